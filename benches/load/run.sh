@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Load test: nginx `return 302`, a bare axum 302, and Switchyard's full click path
+# (params, catalog, rules, counters, macro expansion, event logged), each pinned to
+# core 0 with one worker, wrk pinned to core 1. Prints requests/s per target and
+# the ratio to nginx, all from one run (this machine is shared and noisy).
+# Needs: wrk, nginx (apt-get install wrk nginx-light), a release build, and for
+# the Postgres run a reachable DATABASE_URL server (default local trust auth).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+BENCH_DB=switchyard_bench
+
+cargo build --release --quiet --bin switchyard --example bare_redirect
+BIN=target/release/switchyard
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+measure() { # name url
+  sleep 0.5
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$2" > "/tmp/wrk-$1.txt"
+  local rps
+  rps=$(awk '/Requests\/sec/ {print $2}' "/tmp/wrk-$1.txt")
+  local non3xx
+  non3xx=$(awk '/Non-2xx or 3xx/ {print $5}' "/tmp/wrk-$1.txt")
+  echo "$1 $rps ${non3xx:-0}" >> /tmp/wrk-summary.txt
+  printf '%-28s %10s req/s  (non-2xx/3xx: %s)\n' "$1" "$rps" "${non3xx:-0}"
+}
+
+rm -f /tmp/wrk-summary.txt
+taskset -c 0 nginx -c "$PWD/benches/load/nginx.conf" & pids+=($!)
+measure nginx_302 "http://127.0.0.1:18083/c?oid=1&affid=1"
+
+taskset -c 0 env TOKIO_WORKER_THREADS=1 target/release/examples/bare_redirect 127.0.0.1:18082 & pids+=($!)
+measure axum_bare_302 "http://127.0.0.1:18082/c?oid=1&affid=1"
+
+events=$(mktemp)
+taskset -c 0 env TOKIO_WORKER_THREADS=1 RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:18084 --events-file "$events" & pids+=($!)
+measure switchyard_file_log "http://127.0.0.1:18084/c?oid=1&affid=1&sub1=bench&sub2=x"
+
+psql "$ADMIN_URL" -qc "drop database if exists $BENCH_DB with (force)" -c "create database $BENCH_DB"
+DB_URL="${ADMIN_URL%/*}/$BENCH_DB"
+"$BIN" migrate --database-url "$DB_URL" >/dev/null
+psql "$DB_URL" -q <<'SQL'
+INSERT INTO advertisers (id, name) VALUES (1, 'Bench');
+INSERT INTO partners (id, name) VALUES (1, 'Bench partner');
+INSERT INTO offers (id, advertiser_id, name, offer_url, targeting)
+  VALUES (1, 1, 'Bench offer', 'https://adv.example/?t={transaction_id}&s1={sub1}&s2={sub2}&p={affiliate_id}',
+          '{"countries": {"exclude": ["KP"]}, "device_types": {"exclude": ["bot"]}}');
+INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1);
+INSERT INTO offer_caps (offer_id, metric, period, cap_limit) VALUES (1, 'clicks', 'day', 1000000000);
+INSERT INTO offer_blacklisted_subs (offer_id, param, value) VALUES (1, 'sub1', 'fraud');
+SQL
+taskset -c 0 env TOKIO_WORKER_THREADS=1 RUST_LOG=warn DATABASE_URL="$DB_URL" "$BIN" serve --listen 127.0.0.1:18085 & sy=$!; pids+=($sy)
+measure switchyard_postgres_log "http://127.0.0.1:18085/c?oid=1&affid=1&sub1=bench&sub2=x"
+kill -TERM "$sy"; wait "$sy" || true
+psql "$DB_URL" -qAtc "select 'rows written: ' || count(*) from clicks"
+
+# Exactness: 10,000 clicks from wrk are 10,000 rows after a clean shutdown.
+psql "$DB_URL" -qc "truncate clicks"
+env RUST_LOG=warn DATABASE_URL="$DB_URL" "$BIN" serve --listen 127.0.0.1:18086 & sy=$!; pids+=($sy)
+sleep 1
+wrk -t1 -c1 -d60s -s benches/load/exact.lua "http://127.0.0.1:18086/c?oid=1&affid=1" > /tmp/wrk-exact.txt || true
+kill -TERM "$sy"; wait "$sy" || true
+echo "wrk exact run: $(awk '/requests in/ {print $1}' /tmp/wrk-exact.txt) responses; rows: $(psql "$DB_URL" -qAtc 'select count(*) from clicks'); distinct sub1: $(psql "$DB_URL" -qAtc 'select count(distinct sub1) from clicks')"
+
+nginx_rps=$(awk '$1=="nginx_302" {print $2}' /tmp/wrk-summary.txt)
+echo
+echo "ratios to nginx (same run):"
+awk -v base="$nginx_rps" '{printf "  %-28s %.2fx\n", $1, $2/base}' /tmp/wrk-summary.txt
+psql "$ADMIN_URL" -qc "drop database if exists $BENCH_DB with (force)"

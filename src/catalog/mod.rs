@@ -1,0 +1,193 @@
+//! The catalog: offers, partners, smart links and rules, as one immutable snapshot.
+//!
+//! **Architecture invariant:** the redirect path reads a snapshot through
+//! `CatalogHandle::current` and never waits on a loader. Loaders (`file`,
+//! `postgres`) produce a `CatalogSource`; `Catalog::build` validates it; `reload`
+//! swaps the handle only when a new snapshot is complete and valid.
+
+mod build;
+pub mod file;
+pub mod model;
+pub mod money;
+pub mod postgres;
+pub mod reload;
+pub mod source;
+pub mod url_template;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+
+use crate::rules::settings::RuleTable;
+use crate::rules::traffic_control::TrafficControl;
+pub use build::{CatalogErrors, CatalogProblem};
+pub use model::*;
+pub use source::{ApprovalStatus, CatalogSource, Status};
+
+/// Where a snapshot came from, for logs and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(String),
+    Postgres,
+    Test,
+}
+
+/// One consistent, validated, indexed view of the catalog.
+#[derive(Debug)]
+pub struct Catalog {
+    pub version: u64,
+    pub loaded_at: DateTime<Utc>,
+    pub origin: Origin,
+    advertisers: FxHashMap<i64, Advertiser>,
+    partners: FxHashMap<i64, Partner>,
+    offers: FxHashMap<i64, Offer>,
+    approvals: Approvals,
+    tracking_domains: FxHashMap<i64, TrackingDomain>,
+    smart_links: FxHashMap<i64, SmartLink>,
+    pub rule_table: RuleTable,
+    pub traffic_control: TrafficControl,
+    partner_targeting: FxHashMap<i64, Vec<PartnerTargeting>>,
+    retargeting_fingerprints: FxHashMap<i64, source::RetargetingFingerprint>,
+}
+
+impl Catalog {
+    /// Validates and indexes a source. `version` orders snapshots within a process.
+    pub fn build(
+        source: CatalogSource,
+        origin: Origin,
+        version: u64,
+    ) -> Result<Self, CatalogErrors> {
+        let indexed = build::build(source)?;
+        Ok(Self {
+            version,
+            loaded_at: Utc::now(),
+            origin,
+            advertisers: indexed.advertisers,
+            partners: indexed.partners,
+            offers: indexed.offers,
+            approvals: indexed.approvals,
+            tracking_domains: indexed.tracking_domains,
+            smart_links: indexed.smart_links,
+            rule_table: indexed.rule_table,
+            traffic_control: indexed.traffic_control,
+            partner_targeting: indexed.partner_targeting,
+            retargeting_fingerprints: indexed.retargeting_fingerprints,
+        })
+    }
+
+    pub fn offer(&self, id: i64) -> Option<&Offer> {
+        self.offers.get(&id)
+    }
+
+    pub fn advertiser(&self, id: i64) -> Option<&Advertiser> {
+        self.advertisers.get(&id)
+    }
+
+    pub fn partner(&self, id: i64) -> Option<&Partner> {
+        self.partners.get(&id)
+    }
+
+    pub fn smart_link(&self, id: i64) -> Option<&SmartLink> {
+        self.smart_links.get(&id)
+    }
+
+    pub fn tracking_domain(&self, id: i64) -> Option<&TrackingDomain> {
+        self.tracking_domains.get(&id)
+    }
+
+    /// The partner's approval on an offer; `None` when no row exists.
+    pub fn approval(&self, offer_id: i64, partner_id: i64) -> Option<ApprovalStatus> {
+        self.approvals.get(&(offer_id, partner_id)).copied()
+    }
+
+    /// What Postgres said this offer's retargeting list was when it was loaded.
+    pub fn retargeting_fingerprint(&self, offer_id: i64) -> Option<source::RetargetingFingerprint> {
+        self.retargeting_fingerprints.get(&offer_id).copied()
+    }
+
+    /// Traffic Targeting that applies to a partner through its tags.
+    pub fn partner_targeting(&self, partner_id: i64) -> &[PartnerTargeting] {
+        self.partner_targeting
+            .get(&partner_id)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn offers(&self) -> impl Iterator<Item = &Offer> {
+        self.offers.values()
+    }
+
+    pub fn partners(&self) -> impl Iterator<Item = &Partner> {
+        self.partners.values()
+    }
+
+    pub fn smart_links(&self) -> impl Iterator<Item = &SmartLink> {
+        self.smart_links.values()
+    }
+
+    pub fn counts(&self) -> CatalogCounts {
+        CatalogCounts {
+            advertisers: self.advertisers.len(),
+            partners: self.partners.len(),
+            offers: self.offers.len(),
+            smart_links: self.smart_links.len(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CatalogCounts {
+    pub advertisers: usize,
+    pub partners: usize,
+    pub offers: usize,
+    pub smart_links: usize,
+}
+
+/// The live snapshot, shared by every request; empty until the first load.
+#[derive(Debug, Default)]
+pub struct CatalogHandle {
+    current: ArcSwapOption<Catalog>,
+    next_version: AtomicU64,
+}
+
+impl CatalogHandle {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The snapshot to answer one request with; `None` before the first load.
+    pub fn current(&self) -> Option<Arc<Catalog>> {
+        self.current.load_full()
+    }
+
+    /// Version numbers increase with every build attempt, so logs can tell a
+    /// rejected candidate from the snapshot being served.
+    pub fn next_version(&self) -> u64 {
+        self.next_version.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The last version handed out: it moves past the served one when a reload is
+    /// attempted and rejected.
+    pub fn last_version_issued(&self) -> u64 {
+        self.next_version.load(Ordering::Relaxed)
+    }
+
+    pub fn swap(&self, catalog: Catalog) {
+        let counts = catalog.counts();
+        metrics::gauge!("switchyard_snapshot_version").set(catalog.version as f64);
+        metrics::gauge!("switchyard_snapshot_loaded_timestamp_seconds")
+            .set(catalog.loaded_at.timestamp() as f64);
+        metrics::gauge!("switchyard_catalog_offers").set(counts.offers as f64);
+        tracing::info!(
+            snapshot.version = catalog.version,
+            snapshot.origin = ?catalog.origin,
+            catalog.offers = counts.offers,
+            catalog.partners = counts.partners,
+            catalog.smart_links = counts.smart_links,
+            "catalog snapshot swapped in"
+        );
+        self.current.store(Some(Arc::new(catalog)));
+    }
+}

@@ -1,0 +1,140 @@
+//! The compiled, indexed catalog objects the decision path reads.
+
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::money::Micros;
+use super::source::{
+    ApprovalStatus, CapMetric, CapPeriod, DuplicateAction, DuplicateIdentifier, KpiMetric,
+    PayoutModel, RedirectMechanism, Status,
+};
+use super::url_template::UrlTemplate;
+use crate::rules::retargeting::RetargetingList;
+use crate::rules::settings::EffectiveRules;
+use crate::targeting::CompiledTargeting;
+
+#[derive(Debug, Clone)]
+pub struct Advertiser {
+    pub id: i64,
+    pub name: String,
+    pub status: Status,
+    pub blocked_partners: FxHashSet<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub id: i64,
+    pub name: String,
+    pub status: Status,
+    pub tags: Vec<String>,
+    pub api_key: Option<String>,
+    pub postback_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DuplicateFilter {
+    pub identifier: DuplicateIdentifier,
+    pub window: Duration,
+    pub action: DuplicateAction,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeepLinkPolicy {
+    pub enabled: bool,
+    /// Lowercase hostnames; a deep link must name one of them or a subdomain.
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Cap {
+    pub partner_id: Option<i64>,
+    pub metric: CapMetric,
+    pub period: CapPeriod,
+    pub limit: Micros,
+    pub hard: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub id: i64,
+    pub advertiser_id: i64,
+    pub name: String,
+    pub status: Status,
+    pub url: UrlTemplate,
+    /// Active extra landing pages by `offer_urls.id`.
+    pub landing_pages: FxHashMap<i64, UrlTemplate>,
+    pub requires_approval: bool,
+    pub payout_model: PayoutModel,
+    pub payout: Micros,
+    pub revenue_model: PayoutModel,
+    pub revenue: Micros,
+    pub currency: String,
+    pub timezone: Tz,
+    pub fail_offer_id: Option<i64>,
+    pub duplicate_filter: Option<DuplicateFilter>,
+    pub deep_link: DeepLinkPolicy,
+    pub conversion_window: Duration,
+    pub allow_duplicate_conversions: bool,
+    pub verification_token: Option<String>,
+    /// Offer and advanced targeting, compiled in the offer's timezone.
+    pub targeting: CompiledTargeting,
+    /// Rule settings from global, advertiser and offer rows (partner rows are
+    /// patched in per hit).
+    pub rules: EffectiveRules,
+    pub caps: Vec<Cap>,
+    /// Parameter name → values that discard a hit on this offer.
+    pub blacklisted_subs: FxHashMap<String, FxHashSet<String>>,
+    /// The offer's retargeting list; `None` when it has none (every id passes).
+    /// Shared so a reload can reuse an unchanged million-id list.
+    pub retargeting_ids: Option<std::sync::Arc<RetargetingList>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrackingDomain {
+    pub id: i64,
+    pub hostname: String,
+    pub status: Status,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmartLinkOffer {
+    pub offer_id: i64,
+    /// A specific landing page for this link; `None`: the offer's default URL.
+    pub offer_url_id: Option<i64>,
+    pub priority: i32,
+    pub weight: u32,
+    /// The link's extra targeting for this offer (after the offer's own).
+    pub targeting: CompiledTargeting,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmartLink {
+    pub id: i64,
+    pub name: String,
+    pub status: Status,
+    /// Lowercase hostname the link answers on; `None`: any host.
+    pub tracking_domain: Option<String>,
+    pub mechanism: RedirectMechanism,
+    pub partner_visible: bool,
+    pub kpi_metric: KpiMetric,
+    pub kpi_min_clicks: i32,
+    /// Regular offers, sorted by priority (lowest number first) then offer id.
+    pub offers: Vec<SmartLinkOffer>,
+    pub catch_all: Option<SmartLinkOffer>,
+}
+
+/// Traffic Targeting applied to a partner through one of its tags.
+#[derive(Debug, Clone)]
+pub struct PartnerTargeting {
+    /// `None`: every offer.
+    pub offer_id: Option<i64>,
+    pub targeting: CompiledTargeting,
+}
+
+pub(super) fn approval_key(offer_id: i64, partner_id: i64) -> (i64, i64) {
+    (offer_id, partner_id)
+}
+
+pub type Approvals = FxHashMap<(i64, i64), ApprovalStatus>;

@@ -1,0 +1,242 @@
+//! Offer URLs with `{macros}`, compiled once when the snapshot loads.
+//!
+//! Security lives here: macros may only appear after the host, and every value is
+//! percent-encoded with everything but RFC 3986 unreserved characters escaped, so
+//! a request value can fill a slot but never add a `/`, `?`, `#`, `@` or a line break.
+
+use std::fmt::Write;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+
+const VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A macro an offer URL can carry. Unknown `{names}` stay in the URL verbatim:
+/// advertisers' own templates sometimes use braces, and we must not eat them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Macro {
+    TransactionId,
+    OfferId,
+    AffiliateId,
+    AdvertiserId,
+    Sub(usize),
+    SourceId,
+    Uid,
+    Idfa,
+    Gaid,
+    CountryCode,
+    Region,
+    City,
+    Os,
+    DeviceType,
+    SmartLinkId,
+    UniqueClick,
+    /// The partner's `url=` deep link, where the offer allows it.
+    DeepLink,
+}
+
+impl Macro {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "transaction_id" => Macro::TransactionId,
+            "offer_id" => Macro::OfferId,
+            "affiliate_id" | "partner_id" => Macro::AffiliateId,
+            "advertiser_id" => Macro::AdvertiserId,
+            "sub1" => Macro::Sub(0),
+            "sub2" => Macro::Sub(1),
+            "sub3" => Macro::Sub(2),
+            "sub4" => Macro::Sub(3),
+            "sub5" => Macro::Sub(4),
+            "source_id" => Macro::SourceId,
+            "uid" => Macro::Uid,
+            "idfa" => Macro::Idfa,
+            "gaid" => Macro::Gaid,
+            "country_code" => Macro::CountryCode,
+            "region" => Macro::Region,
+            "city" => Macro::City,
+            "os" => Macro::Os,
+            "device_type" => Macro::DeviceType,
+            "smart_link_id" => Macro::SmartLinkId,
+            "unique_click" => Macro::UniqueClick,
+            "deep_link" => Macro::DeepLink,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+enum Segment {
+    Literal(String),
+    Macro(Macro),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlTemplateError {
+    #[error("must start with http:// or https://")]
+    Scheme,
+    #[error("has no host")]
+    NoHost,
+    #[error("has a macro or brace in its scheme or host")]
+    MacroInHost,
+    #[error("contains whitespace or a control character")]
+    Whitespace,
+    #[error("contains non-ASCII characters (percent-encode them, use punycode hosts)")]
+    NonAscii,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UrlTemplate {
+    segments: Vec<Segment>,
+    /// Sum of literal lengths, to size the output once.
+    literal_len: usize,
+}
+
+/// Provides the value of each macro for one hit; `None` expands to nothing.
+pub trait MacroValues {
+    fn write_value(&self, macro_: Macro, out: &mut String);
+}
+
+impl UrlTemplate {
+    pub fn parse(url: &str) -> Result<Self, UrlTemplateError> {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or(UrlTemplateError::Scheme)?;
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(UrlTemplateError::Whitespace);
+        }
+        // Expanded URLs go into a Location header, which must be visible ASCII.
+        if !url.is_ascii() {
+            return Err(UrlTemplateError::NonAscii);
+        }
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if authority.is_empty() || authority.starts_with('@') {
+            return Err(UrlTemplateError::NoHost);
+        }
+        if authority.contains(['{', '}']) {
+            return Err(UrlTemplateError::MacroInHost);
+        }
+
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut remaining = url;
+        while let Some(open) = remaining.find('{') {
+            let after = &remaining[open + 1..];
+            let known = after
+                .find('}')
+                .and_then(|close| Macro::from_name(&after[..close]).map(|m| (m, close)));
+            match known {
+                Some((macro_, close)) => {
+                    literal.push_str(&remaining[..open]);
+                    if !literal.is_empty() {
+                        segments.push(Segment::Literal(std::mem::take(&mut literal)));
+                    }
+                    segments.push(Segment::Macro(macro_));
+                    remaining = &after[close + 1..];
+                }
+                None => {
+                    literal.push_str(&remaining[..=open]);
+                    remaining = after;
+                }
+            }
+        }
+        literal.push_str(remaining);
+        if !literal.is_empty() {
+            segments.push(Segment::Literal(literal));
+        }
+        let literal_len = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(l) => l.len(),
+                Segment::Macro(_) => 0,
+            })
+            .sum();
+        Ok(Self {
+            segments,
+            literal_len,
+        })
+    }
+
+    pub fn uses(&self, wanted: Macro) -> bool {
+        self.segments.contains(&Segment::Macro(wanted))
+    }
+
+    pub fn expand(&self, values: &impl MacroValues) -> String {
+        let mut out = String::with_capacity(self.literal_len + 64);
+        let mut raw = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) => out.push_str(text),
+                Segment::Macro(m) => {
+                    raw.clear();
+                    values.write_value(*m, &mut raw);
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "{}", utf8_percent_encode(&raw, VALUE));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(&'static str);
+    impl MacroValues for Fixed {
+        fn write_value(&self, m: Macro, out: &mut String) {
+            match m {
+                Macro::Sub(0) => out.push_str(self.0),
+                Macro::OfferId => out.push('7'),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn expands_known_macros_and_keeps_unknown_ones() {
+        let t =
+            UrlTemplate::parse("https://adv.example/p?o={offer_id}&s={sub1}&x={custom}&e={sub2}")
+                .unwrap();
+        assert_eq!(
+            t.expand(&Fixed("abc")),
+            "https://adv.example/p?o=7&s=abc&x={custom}&e="
+        );
+    }
+
+    #[test]
+    fn values_cannot_escape_their_slot() {
+        let t = UrlTemplate::parse("https://adv.example/{sub1}?q={sub1}").unwrap();
+        let url = t.expand(&Fixed("../evil.example/?a=1#@x\r\nSet-Cookie: a"));
+        assert_eq!(
+            url,
+            "https://adv.example/..%2Fevil.example%2F%3Fa%3D1%23%40x%0D%0ASet-Cookie%3A%20a?q=..%2Fevil.example%2F%3Fa%3D1%23%40x%0D%0ASet-Cookie%3A%20a"
+        );
+    }
+
+    #[test]
+    fn refuses_macros_in_host_and_bad_schemes() {
+        assert_eq!(
+            UrlTemplate::parse("https://{sub1}.adv.example/"),
+            Err(UrlTemplateError::MacroInHost)
+        );
+        assert_eq!(
+            UrlTemplate::parse("javascript:alert(1)"),
+            Err(UrlTemplateError::Scheme)
+        );
+        assert_eq!(
+            UrlTemplate::parse("https:///path"),
+            Err(UrlTemplateError::NoHost)
+        );
+        assert_eq!(
+            UrlTemplate::parse("https://a.example/ x"),
+            Err(UrlTemplateError::Whitespace)
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`, `explain`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::catalog::{self, Catalog, Origin};
+use crate::config::ServeConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Click-redirect server for affiliate networks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve tracking links (the default).
+    Serve(Box<ServeConfig>),
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
+    /// Validate a catalog file and print every problem found.
+    CheckCatalog { file: PathBuf },
+    /// Print what the server knows about a hit (GeoIP, device, languages) as
+    /// JSON. Without --ua, reads user agents from stdin, one JSON line each.
+    Visit(Box<VisitArgs>),
+    /// Print the decision trace of a hit (/c or /sl/{id} URL) as JSON, without
+    /// recording it or consuming counters.
+    Explain(Box<crate::explain::ExplainArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct VisitArgs {
+    /// Client IP to look up.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: std::net::IpAddr,
+    /// User agent; omit to read user agents from stdin.
+    #[arg(long)]
+    ua: Option<String>,
+    /// Extra request header, e.g. 'Accept-Language: de-DE,de;q=0.9'.
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// The same GeoIP and user-agent settings as `serve`.
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    crate::observability::init_logging();
+    match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(config)) => serve(*config),
+        Some(Command::Migrate { database_url }) => runtime()?.block_on(migrate(&database_url)),
+        Some(Command::CheckCatalog { file }) => check_catalog(&file),
+        Some(Command::Visit(args)) => runtime()?.block_on(visit(*args)),
+        Some(Command::Explain(args)) => runtime()?.block_on(crate::explain::run(*args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let server = crate::app::start(config).await?;
+        tokio::select! {
+            _ = shutdown_signal() => {
+                tracing::info!("shutdown requested: draining");
+                server.shutdown().await?;
+            }
+            result = async { Ok::<_, anyhow::Error>(()) } , if false => result?,
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    crate::app::MIGRATOR
+        .run(&pool)
+        .await
+        .context("running migrations")?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn visit(args: VisitArgs) -> anyhow::Result<()> {
+    let enricher = crate::app::build_enricher(&args.serve)?;
+    match args.ua {
+        Some(ua) => {
+            let headers = args
+                .headers
+                .iter()
+                .map(|h| match h.split_once(':') {
+                    Some((name, value)) => Ok((name.trim().to_owned(), value.trim().to_owned())),
+                    None => anyhow::bail!("--header must look like 'Name: value', got `{h}`"),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&enricher.visit_json(args.ip, &ua, &headers))?
+            );
+        }
+        None => {
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::stdout().lock();
+            enricher
+                .user_agents_jsonl(stdin, stdout)
+                .context("reading user agents from stdin")?;
+        }
+    }
+    Ok(())
+}
+
+fn check_catalog(file: &std::path::Path) -> anyhow::Result<()> {
+    let source = catalog::file::load(file)?;
+    match Catalog::build(source, Origin::File(file.display().to_string()), 1) {
+        Ok(catalog) => {
+            let counts = catalog.counts();
+            println!(
+                "{}: ok ({} advertisers, {} partners, {} offers, {} smart links)",
+                file.display(),
+                counts.advertisers,
+                counts.partners,
+                counts.offers,
+                counts.smart_links
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            println!("{}: {errors}", file.display());
+            anyhow::bail!("the catalog file is invalid")
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Settings, from flags or environment, parsed and validated once at start-up.
+//! Every setting is listed in `docs/CONFIGURATION.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ipnet::IpNet;
+
+use crate::catalog::reload::ReloadSettings;
+use crate::conversions::ConversionSettings;
+use crate::counters::CounterStoreConfig;
+use crate::events::WriterSettings;
+use crate::postbacks::PostbackSettings;
+use crate::visit::geo::GeoPaths;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Postgres URL. Without it the server runs on a catalog file and writes
+    /// events to a JSON-lines file.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Run pending migrations before serving (with DATABASE_URL).
+    #[arg(long, env = "SWITCHYARD_MIGRATE", default_value_t = false)]
+    pub migrate: bool,
+
+    /// Catalog file used without DATABASE_URL; default: the embedded demo network.
+    #[arg(long, env = "SWITCHYARD_CATALOG_FILE")]
+    pub catalog_file: Option<PathBuf>,
+
+    /// Where events go without DATABASE_URL (JSON lines, appended).
+    #[arg(
+        long,
+        env = "SWITCHYARD_EVENTS_FILE",
+        default_value = "switchyard-events.jsonl"
+    )]
+    pub events_file: PathBuf,
+
+    /// Comma-separated CIDRs of proxies whose X-Forwarded-For is believed.
+    #[arg(long, env = "SWITCHYARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Where discarded hits are sent; without it they get a blank 404.
+    #[arg(long, env = "SWITCHYARD_FALLBACK_URL")]
+    pub fallback_url: Option<String>,
+
+    /// Events buffered between handlers and the batch writer.
+    #[arg(long, env = "SWITCHYARD_EVENT_QUEUE", default_value_t = 65_536)]
+    pub event_queue: usize,
+
+    /// Largest batch the writer sends at once.
+    #[arg(long, env = "SWITCHYARD_EVENT_BATCH", default_value_t = 5_000)]
+    pub event_batch: usize,
+
+    /// Longest a partial batch waits, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_EVENT_FLUSH_MS", default_value_t = 200)]
+    pub event_flush_ms: u64,
+
+    /// Directory of the spill file, where events wait while Postgres is down
+    /// (fsynced JSON lines, replayed when it returns and at the next start).
+    /// One directory per running instance.
+    #[arg(long, env = "SWITCHYARD_SPILL_DIR", default_value = "switchyard-spill")]
+    pub spill_dir: Option<PathBuf>,
+
+    /// A batch write slower than this counts as failed and is spilled, in
+    /// milliseconds.
+    #[arg(
+        long,
+        env = "SWITCHYARD_EVENT_WRITE_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub event_write_timeout_ms: u64,
+
+    /// Recent clicks kept in memory for attribution (count).
+    #[arg(
+        long,
+        env = "SWITCHYARD_CLICK_INDEX_ENTRIES",
+        default_value_t = 2_000_000
+    )]
+    pub click_index_entries: usize,
+
+    /// Recent clicks kept in memory for attribution (age, in seconds).
+    #[arg(long, env = "SWITCHYARD_CLICK_INDEX_SECS", default_value_t = 86_400)]
+    pub click_index_secs: u64,
+
+    /// Bound on each Postgres lookup a postback makes, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_CONVERSION_LOOKUP_MS", default_value_t = 500)]
+    pub conversion_lookup_ms: u64,
+
+    /// Attempts per partner postback, the first included.
+    #[arg(long, env = "SWITCHYARD_POSTBACK_ATTEMPTS", default_value_t = 5)]
+    pub postback_attempts: u32,
+
+    /// Delay before the second partner postback attempt, doubled for each further
+    /// one, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_POSTBACK_RETRY_MS", default_value_t = 2_000)]
+    pub postback_retry_ms: u64,
+
+    /// Bound on one partner postback call, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_POSTBACK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub postback_timeout_ms: u64,
+
+    /// Partner postbacks waiting for their first attempt.
+    #[arg(long, env = "SWITCHYARD_POSTBACK_QUEUE", default_value_t = 10_000)]
+    pub postback_queue: usize,
+
+    /// Full catalog reload period, in seconds (changes are also pushed by NOTIFY).
+    #[arg(long, env = "SWITCHYARD_RELOAD_SECS", default_value_t = 60)]
+    pub reload_secs: u64,
+
+    /// Postgres connections in the pool.
+    #[arg(long, env = "SWITCHYARD_DB_POOL", default_value_t = 8)]
+    pub db_pool: u32,
+
+    /// Redis URL for counters shared between instances (caps, recency, rate
+    /// limits); without it counters are in-process.
+    #[arg(long, env = "SWITCHYARD_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Longest a Redis counter call may take before failing open, in milliseconds.
+    #[arg(long, env = "SWITCHYARD_REDIS_TIMEOUT_MS", default_value_t = 50)]
+    pub redis_timeout_ms: u64,
+
+    /// MaxMind GeoIP2/GeoLite2 City database.
+    #[arg(long, env = "SWITCHYARD_GEOIP_CITY")]
+    pub geoip_city: Option<PathBuf>,
+
+    /// MaxMind GeoIP2 Anonymous-IP database.
+    #[arg(long, env = "SWITCHYARD_GEOIP_ANONYMOUS_IP")]
+    pub geoip_anonymous_ip: Option<PathBuf>,
+
+    /// MaxMind GeoIP2 ISP database.
+    #[arg(long, env = "SWITCHYARD_GEOIP_ISP")]
+    pub geoip_isp: Option<PathBuf>,
+
+    /// MaxMind GeoLite2 ASN database (used where the ISP database is absent).
+    #[arg(long, env = "SWITCHYARD_GEOIP_ASN")]
+    pub geoip_asn: Option<PathBuf>,
+
+    /// MaxMind GeoIP2 Connection-Type database.
+    #[arg(long, env = "SWITCHYARD_GEOIP_CONNECTION_TYPE")]
+    pub geoip_connection_type: Option<PathBuf>,
+
+    /// uap-core regexes.yaml; default: the copy compiled into the binary.
+    #[arg(long, env = "SWITCHYARD_UA_REGEXES")]
+    pub ua_regexes: Option<PathBuf>,
+
+    /// Hostname partners' tracking links use when a smart link has no tracking
+    /// domain of its own; without it, the Host the partner asked on.
+    #[arg(long, env = "SWITCHYARD_PUBLIC_HOST")]
+    pub public_host: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("fallback URL must be an absolute http(s) URL, got `{0}`")]
+    FallbackUrl(String),
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+impl ServeConfig {
+    /// A config for tests and embedding: demo catalog, ephemeral port.
+    pub fn for_tests() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: None,
+            migrate: false,
+            catalog_file: None,
+            events_file: PathBuf::from("switchyard-events.jsonl"),
+            trusted_proxies: Vec::new(),
+            fallback_url: None,
+            event_queue: 65_536,
+            event_batch: 5_000,
+            event_flush_ms: 50,
+            // Tests run in parallel: a shared spill directory would mix them up.
+            spill_dir: None,
+            event_write_timeout_ms: 2_000,
+            click_index_entries: 100_000,
+            click_index_secs: 86_400,
+            conversion_lookup_ms: 500,
+            postback_attempts: 5,
+            postback_retry_ms: 2_000,
+            postback_timeout_ms: 5_000,
+            postback_queue: 1_000,
+            reload_secs: 60,
+            db_pool: 4,
+            redis_url: None,
+            redis_timeout_ms: 50,
+            geoip_city: None,
+            geoip_anonymous_ip: None,
+            geoip_isp: None,
+            geoip_asn: None,
+            geoip_connection_type: None,
+            ua_regexes: None,
+            public_host: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.fallback_url
+            && crate::catalog::url_template::UrlTemplate::parse(url).is_err()
+        {
+            return Err(ConfigError::FallbackUrl(url.clone()));
+        }
+        if self.event_queue == 0 {
+            return Err(ConfigError::Zero("event queue"));
+        }
+        if self.event_batch == 0 {
+            return Err(ConfigError::Zero("event batch"));
+        }
+        if self.event_flush_ms == 0 {
+            return Err(ConfigError::Zero("event flush interval"));
+        }
+        if self.click_index_entries == 0 {
+            return Err(ConfigError::Zero("click index entries"));
+        }
+        if self.click_index_secs == 0 {
+            return Err(ConfigError::Zero("click index age"));
+        }
+        if self.postback_attempts == 0 {
+            return Err(ConfigError::Zero("postback attempts"));
+        }
+        if self.postback_queue == 0 {
+            return Err(ConfigError::Zero("postback queue"));
+        }
+        Ok(())
+    }
+
+    pub fn writer_settings(&self) -> WriterSettings {
+        WriterSettings {
+            queue_capacity: self.event_queue,
+            batch_size: self.event_batch,
+            flush_interval: Duration::from_millis(self.event_flush_ms),
+            write_timeout: Duration::from_millis(self.event_write_timeout_ms.max(1)),
+            ..WriterSettings::default()
+        }
+    }
+
+    pub fn conversion_settings(&self) -> ConversionSettings {
+        ConversionSettings {
+            click_index_entries: self.click_index_entries,
+            click_index_max_age: Duration::from_secs(self.click_index_secs),
+            lookup_timeout: Duration::from_millis(self.conversion_lookup_ms.max(1)),
+        }
+    }
+
+    pub fn postback_settings(&self) -> PostbackSettings {
+        PostbackSettings {
+            queue_capacity: self.postback_queue,
+            max_attempts: self.postback_attempts,
+            first_retry: Duration::from_millis(self.postback_retry_ms),
+            timeout: Duration::from_millis(self.postback_timeout_ms.max(1)),
+            ..PostbackSettings::default()
+        }
+    }
+
+    pub fn geo_paths(&self) -> GeoPaths {
+        GeoPaths {
+            city: self.geoip_city.clone(),
+            anonymous_ip: self.geoip_anonymous_ip.clone(),
+            isp: self.geoip_isp.clone(),
+            asn: self.geoip_asn.clone(),
+            connection_type: self.geoip_connection_type.clone(),
+        }
+    }
+
+    pub fn counter_settings(&self) -> CounterStoreConfig {
+        CounterStoreConfig {
+            redis_url: self.redis_url.clone(),
+            timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
+            ..CounterStoreConfig::default()
+        }
+    }
+
+    pub fn reload_settings(&self) -> ReloadSettings {
+        ReloadSettings {
+            period: Duration::from_secs(self.reload_secs.max(1)),
+            ..ReloadSettings::default()
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Events (clicks, impressions, conversions, post-conversion events, partner
+//! postback attempts) and how they leave the request path: a bounded channel to
+//! a batch writer, which spills to a local file while the sink is down.
+//!
+//! **Architecture invariant:** handlers only `EventSender::send`; the writer owns
+//! all I/O. A full queue slows the handler down (backpressure) rather than drop an
+//! event: the event log is the system of record for what happened.
+
+mod conversion_record;
+mod copy_text;
+mod pg_sink;
+pub mod record;
+mod serde_ids;
+pub mod sink;
+pub mod spill;
+pub mod writer;
+
+#[cfg(test)]
+mod spill_tests;
+
+pub use conversion_record::Attribution;
+pub use record::{
+    ConversionEventRecord, ConversionRecord, ConversionStatus, Event, HitKind, HitRecord,
+    PostbackAttemptRecord,
+};
+pub use sink::Sink;
+pub use spill::SpillFile;
+pub use writer::{EventSender, WriterSettings, spawn_writer};
+
+/// A new 128-bit random id as 32 lowercase hex characters: the idempotency key
+/// of a conversion, event or postback attempt, drawn before it is queued.
+pub fn new_event_id() -> String {
+    crate::routing::TransactionId::random(&mut rand::rng()).to_string()
+}

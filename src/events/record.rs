@@ -1,0 +1,135 @@
+//! What is recorded per hit.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::routing::{Decision, Outcome, TransactionId};
+use crate::visit::Visit;
+
+pub use super::conversion_record::{
+    ConversionEventRecord, ConversionRecord, ConversionStatus, PostbackAttemptRecord,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HitKind {
+    Click,
+    Impression,
+}
+
+/// One row of `clicks` or `impressions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HitRecord {
+    pub kind: HitKind,
+    #[serde(with = "super::serde_ids::transaction_id")]
+    pub transaction_id: TransactionId,
+    pub created_at: DateTime<Utc>,
+    pub redirected: bool,
+    /// Borrowed from the rule table on the hot path, owned when read back from
+    /// the spill file.
+    pub discard_rule: Option<Cow<'static, str>>,
+    pub discard_detail: Option<Cow<'static, str>>,
+    pub requested_offer_id: Option<i64>,
+    pub offer_id: Option<i64>,
+    pub advertiser_id: Option<i64>,
+    pub partner_id: Option<i64>,
+    pub smart_link_id: Option<i64>,
+    pub subs: [Option<String>; 5],
+    pub source_id: Option<String>,
+    pub idfa: Option<String>,
+    pub gaid: Option<String>,
+    pub ip: IpAddr,
+    #[serde(with = "super::serde_ids::shared_str")]
+    pub user_agent: Arc<str>,
+    pub country: Option<String>,
+    pub is_unique: bool,
+}
+
+impl HitRecord {
+    /// The record of a decided hit. Takes the visit by value: its strings move into
+    /// the record instead of being copied.
+    pub fn from_decision(
+        kind: HitKind,
+        decision: &Decision,
+        visit: Visit,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (redirected, rule, detail, offer_id, advertiser_id, unique) = match &decision.outcome {
+            Outcome::Redirect {
+                offer_id,
+                advertiser_id,
+                unique,
+                ..
+            } => (
+                true,
+                None,
+                None,
+                Some(*offer_id),
+                Some(*advertiser_id),
+                *unique,
+            ),
+            Outcome::Discard {
+                rule,
+                detail,
+                offer_id,
+                advertiser_id,
+            } => (
+                false,
+                Some(rule.as_str()),
+                *detail,
+                *offer_id,
+                *advertiser_id,
+                true,
+            ),
+        };
+        let params = visit.params;
+        Self {
+            kind,
+            transaction_id: decision.transaction_id,
+            created_at: now,
+            redirected,
+            discard_rule: rule.map(Cow::Borrowed),
+            discard_detail: detail.map(Cow::Borrowed),
+            requested_offer_id: decision.requested_offer_id,
+            offer_id: if redirected { offer_id } else { None },
+            advertiser_id,
+            partner_id: params.partner_id,
+            smart_link_id: decision.smart_link_id,
+            subs: params.subs,
+            source_id: params.source_id,
+            idfa: params.idfa,
+            gaid: params.gaid,
+            ip: visit.ip,
+            user_agent: visit.user_agent,
+            country: visit.geo.country,
+            is_unique: unique,
+        }
+    }
+}
+
+/// Everything the writer stores. Serialized as JSON lines in the event file and
+/// the spill file, so variants and fields may be added but never renamed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Hit(HitRecord),
+    Conversion(ConversionRecord),
+    ConversionEvent(ConversionEventRecord),
+    PostbackAttempt(PostbackAttemptRecord),
+}
+
+impl Event {
+    /// When it happened: the writer reports the age of the oldest unwritten one.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            Event::Hit(hit) => hit.created_at,
+            Event::Conversion(c) => c.created_at,
+            Event::ConversionEvent(e) => e.created_at,
+            Event::PostbackAttempt(a) => a.attempted_at,
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! `switchyard explain URL`: the decision trace of one hit, without recording it.
+//!
+//! Loads the catalog the way `serve` does and routes the hit through the same
+//! functions, but against fresh, empty in-process counters: nothing real is
+//! consumed, and caps, recency, rate limits and duplicate filters are judged
+//! as if this were the first hit of the period.
+
+use std::net::IpAddr;
+
+use anyhow::Context;
+use chrono::Utc;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde::Serialize;
+
+use crate::catalog::{self, Catalog, Origin};
+use crate::config::ServeConfig;
+use crate::counters::CounterStore;
+use crate::routing::smart_link::decide_smart_link;
+use crate::routing::{self, Decision, Inputs, TraceStep, TransactionId};
+use crate::rules::RuleCode;
+use crate::visit::cookie::visitor_cookie;
+use crate::visit::{TrackingParams, Visit};
+
+const COUNTERS_NOTE: &str = "caps, budgets, recency, rate limits and duplicate filters were \
+evaluated against empty counters (nothing was consumed or recorded): a real hit may still be \
+refused by them";
+
+/// The order the rules judge a candidate in (`rules::engine`, then the
+/// reservation, then the duplicate filter); a smart link's own targeting
+/// comes before all of them.
+const RULE_ORDER: &[&str] = &[
+    "LINK_TARGETING",
+    "INACTIVE_PUBLISHER",
+    "INACTIVE_OFFER",
+    "INACTIVE_ADVERTISER",
+    "ADVERTISER_BLOCKED_PUBLISHER",
+    "PUBLISHER_NOT_APPROVED",
+    "BLACKLISTED_SUB_ID",
+    "INVALID_USER_IDENTIFIER",
+    "TRAFFIC_CONTROL",
+    "OFFER_TARGETING_MISMATCH",
+    "ADVANCED_TARGETING_MISMATCH",
+    "TRAFFIC_TARGETING",
+    "ANONYMOUS_PROXY_IP",
+    "CAPS_AND_BUDGETS",
+    "IP_RECENCY",
+    "RECENCY",
+    "IP_RATE_LIMIT",
+    "IP_UA_RATE_LIMIT",
+    "DUPLICATE_CLICK",
+];
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The tracking link, e.g. 'https://go.example/sl/3?affid=7&sub1=x' or '/c?oid=1&affid=1'.
+    url: String,
+    /// Client IP of the hit.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: IpAddr,
+    /// User agent of the hit.
+    #[arg(long, default_value = "")]
+    ua: String,
+    /// Extra request header, e.g. 'Accept-Language: de' or 'Cookie: sy_uid=..'.
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// The catalog (DATABASE_URL or file), GeoIP and user-agent settings of `serve`.
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+#[derive(Debug, Serialize)]
+struct Explanation<'a> {
+    url: &'a str,
+    counters: &'static str,
+    visit: &'a Visit,
+    candidates: Vec<Candidate>,
+    decision: &'a Decision,
+}
+
+/// One offer judged for the hit, in order.
+#[derive(Debug, Serialize)]
+struct Candidate {
+    offer_id: i64,
+    offer_name: Option<String>,
+    via: &'static str,
+    took_the_hit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'static str>,
+    /// Each rule's verdict: `pass` (passed or not active), `refused`, `not_reached`.
+    rules: Vec<(&'static str, &'static str)>,
+}
+
+pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
+    let catalog = load_catalog(&args.serve).await?;
+    let enricher = crate::app::build_enricher(&args.serve)?;
+    let headers = parse_headers(&args.headers)?;
+    let header = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let (url_host, path, query) = split_url(&args.url);
+    let smart_link = match path.strip_prefix("/sl/") {
+        Some(id) => Some(
+            id.parse::<i64>()
+                .context("the smart link id must be a number")?,
+        ),
+        None if path == "/c" => None,
+        None => anyhow::bail!("explain knows /c and /sl/{{id}} links, got path `{path}`"),
+    };
+    let params = TrackingParams::parse(query, smart_link.is_none())
+        .with_context(|| format!("parsing the query `{query}`"))?;
+    let mut visit = Visit::bare(params, args.ip, &args.ua);
+    visit.host = header("host").next().or(url_host).map(|h| {
+        h.rsplit_once(':')
+            .map_or(h, |(name, _)| name)
+            .to_ascii_lowercase()
+    });
+    visit.click_cookie = visitor_cookie(header("cookie"));
+    let languages: Vec<&str> = header("accept-language").collect();
+    let languages = (!languages.is_empty()).then(|| languages.join(", "));
+    enricher.enrich(&mut visit, languages.as_deref());
+
+    let counters = CounterStore::local_only(None);
+    let inputs = Inputs {
+        transaction_id: TransactionId::random(&mut rand::rng()),
+        catalog: &catalog,
+        counters: &counters,
+        visit: &visit,
+        now: Utc::now(),
+    };
+    let mut trace = Vec::new();
+    let decision = match smart_link {
+        Some(id) => {
+            let mut rng = SmallRng::from_rng(&mut rand::rng());
+            decide_smart_link(&inputs, id, &mut rng, Some(&mut trace)).await
+        }
+        None => routing::decide_offer_click(&inputs, Some(&mut trace)).await,
+    };
+    let explanation = Explanation {
+        url: &args.url,
+        counters: COUNTERS_NOTE,
+        visit: &visit,
+        candidates: trace.iter().map(|s| candidate(&catalog, s)).collect(),
+        decision: &decision,
+    };
+    println!("{}", serde_json::to_string_pretty(&explanation)?);
+    Ok(())
+}
+
+fn candidate(catalog: &Catalog, step: &TraceStep) -> Candidate {
+    let refused_at = match (step.detail, step.rejected_by) {
+        (Some("link_targeting"), _) => Some("LINK_TARGETING"),
+        (_, Some(RuleCode::ClickBudgetReached | RuleCode::BudgetReached)) => {
+            Some("CAPS_AND_BUDGETS")
+        }
+        (_, Some(rule)) => Some(rule.as_str()),
+        (_, None) => None,
+    };
+    let position = refused_at.and_then(|r| RULE_ORDER.iter().position(|o| *o == r));
+    let rules = RULE_ORDER
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let verdict = match position {
+                Some(p) if i == p => "refused",
+                Some(p) if i > p => "not_reached",
+                _ => "pass",
+            };
+            (*rule, verdict)
+        })
+        .collect();
+    Candidate {
+        offer_id: step.offer_id,
+        offer_name: catalog.offer(step.offer_id).map(|o| o.name.clone()),
+        via: step.via,
+        took_the_hit: step.rejected_by.is_none(),
+        detail: step.detail,
+        rules,
+    }
+}
+
+async fn load_catalog(config: &ServeConfig) -> anyhow::Result<Catalog> {
+    let (source, origin) = match (&config.database_url, &config.catalog_file) {
+        (Some(url), _) => {
+            let pool = crate::app::connect(url, 1).await?;
+            let source = catalog::postgres::load(&pool, None)
+                .await
+                .context("loading the catalog from Postgres")?;
+            (source, Origin::Postgres)
+        }
+        (None, Some(path)) => (
+            catalog::file::load(path)?,
+            Origin::File(path.display().to_string()),
+        ),
+        (None, None) => (
+            catalog::file::parse(catalog::file::DEMO_CATALOG, "embedded demo catalog")?,
+            Origin::File("embedded demo".to_owned()),
+        ),
+    };
+    Catalog::build(source, origin, 1).context("validating the catalog")
+}
+
+fn parse_headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|h| match h.split_once(':') {
+            Some((name, value)) => Ok((name.trim().to_owned(), value.trim().to_owned())),
+            None => anyhow::bail!("--header must look like 'Name: value', got `{h}`"),
+        })
+        .collect()
+}
+
+/// (host, path, query) of an absolute URL or of a bare path with query.
+fn split_url(url: &str) -> (Option<&str>, &str, &str) {
+    let (host, rest) = match url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    {
+        Some(after) => match after.find(['/', '?']) {
+            Some(i) => (Some(&after[..i]), &after[i..]),
+            None => (Some(after), "/"),
+        },
+        None => (None, url),
+    };
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (host.filter(|h| !h.is_empty()), path, query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_host_path_and_query() {
+        assert_eq!(
+            split_url("https://go.example:8443/sl/3?affid=7#x"),
+            (Some("go.example:8443"), "/sl/3", "affid=7")
+        );
+        assert_eq!(split_url("/c?oid=1"), (None, "/c", "oid=1"));
+    }
+
+    #[test]
+    fn rules_after_the_refusing_one_were_not_reached() {
+        let catalog = Catalog::build(
+            catalog::file::parse(catalog::file::DEMO_CATALOG, "demo").unwrap(),
+            Origin::Test,
+            1,
+        )
+        .unwrap();
+        let step = TraceStep {
+            offer_id: 1,
+            via: "candidate",
+            rejected_by: Some(RuleCode::OfferTargetingMismatch),
+            detail: None,
+        };
+        let rules = candidate(&catalog, &step).rules;
+        let verdict = |name| rules.iter().find(|(r, _)| *r == name).unwrap().1;
+        assert_eq!(verdict("TRAFFIC_CONTROL"), "pass");
+        assert_eq!(verdict("OFFER_TARGETING_MISMATCH"), "refused");
+        assert_eq!(verdict("IP_RECENCY"), "not_reached");
+    }
+}

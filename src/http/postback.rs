@@ -1,0 +1,108 @@
+//! `GET /postback` (server to server) and `GET /pixel` (the browser, with the
+//! `sy_tid` cookie): both record a conversion or event through
+//! `Conversions::record`. A judged postback is a 200 whatever the verdict, as
+//! advertisers' systems expect; only bad input (400) and "cannot judge now"
+//! (503 with Retry-After) are not.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use crate::conversions::{ConversionError, PostbackParams, Recorded};
+use crate::visit::cookie::{TRANSACTION_COOKIE, cookie_value};
+
+use super::AppState;
+use super::error::HttpError;
+use super::hit::PIXEL;
+
+pub async fn postback(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let params = match PostbackParams::parse(query.as_deref().unwrap_or("")) {
+        Ok(params) => params,
+        Err(error) => return HttpError::from(error).into_response(),
+    };
+    match record(&state, params).await {
+        Ok(recorded) => (
+            StatusCode::OK,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(recorded),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Answers the GIF once judged (approved or rejected: the page must render
+/// either way); the verdict is in `X-Switchyard-Conversion` for debugging.
+pub async fn pixel(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(tid) = cookie(&headers, TRANSACTION_COOKIE) else {
+        return HttpError::MissingCookie.into_response();
+    };
+    let params = match PostbackParams::parse_for_pixel(query.as_deref().unwrap_or(""), tid) {
+        Ok(params) => params,
+        Err(error) => return HttpError::from(error).into_response(),
+    };
+    match record(&state, params).await {
+        Ok(recorded) => {
+            let verdict = match recorded.reason {
+                Some(reason) => reason.as_str(),
+                None => "APPROVED",
+            };
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static("image/gif")),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                    (
+                        header::HeaderName::from_static("x-switchyard-conversion"),
+                        HeaderValue::from_static(verdict),
+                    ),
+                ],
+                PIXEL,
+            )
+                .into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn record(state: &AppState, params: PostbackParams) -> Result<Recorded, HttpError> {
+    state
+        .conversions
+        .record(params, Utc::now())
+        .await
+        .map_err(|error| match error {
+            ConversionError::NotReady => HttpError::NotReady,
+            ConversionError::AttributionUnavailable => HttpError::RetryLater,
+        })
+}
+
+/// The first cookie named `name` across every `Cookie` header.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let lines = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    cookie_value(lines, name).map(|value| value.trim_matches('"'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; sy_tid=abc"));
+        headers.append(header::COOKIE, HeaderValue::from_static("sy_tid=later"));
+        assert_eq!(cookie(&headers, "sy_tid"), Some("abc"));
+        assert_eq!(cookie(&headers, "other"), None);
+    }
+}

@@ -1,0 +1,19 @@
+//! Switchyard: a click-redirect server for affiliate networks.
+//!
+//! See `docs/ARCHITECTURE.md` for the bird's-eye view and the invariants.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod conversions;
+pub mod counters;
+pub mod events;
+pub mod explain;
+pub mod http;
+pub mod observability;
+pub mod postbacks;
+pub mod routing;
+pub mod rules;
+pub mod targeting;
+pub mod visit;
