@@ -153,7 +153,12 @@ async fn alert_soft_caps(inputs: &Inputs<'_>, offer: &Offer, needed: &engine::Re
         };
         let count = inputs.counters.current(reservation.key(), inputs.now).await;
         if count > soft.limit {
-            metrics::counter!("switchyard_soft_cap_exceeded_total", "metric" => soft.metric.as_str()).increment(1);
+            metrics::counter!(
+                "switchyard_soft_cap_exceeded_total",
+                "metric" => soft.metric.as_str(),
+                "offer_id" => offer.id.to_string()
+            )
+            .increment(1);
             if count == soft.limit + 1 {
                 tracing::warn!(
                     offer.id = offer.id,

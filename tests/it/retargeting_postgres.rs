@@ -2,11 +2,9 @@
 //! Postgres into the snapshot. (How fast it loads is measured, not asserted:
 //! see the closing notes and `docs/RULES.md`.)
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn large_retargeting_list_is_loaded_and_enforced() {

@@ -1,8 +1,6 @@
 //! Smart links end to end: real socket, real Postgres, the click log as proof.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Response;
 use switchyard::app::RunningServer;
 

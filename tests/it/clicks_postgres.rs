@@ -1,11 +1,9 @@
 //! Direct offer clicks end to end: real socket, real Postgres, real shutdown.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! Helpers for the conversion and outage tests: a network with every kind of
 //! offer a postback can meet, clicks that hand back their transaction id, and
 //! a partner endpoint that fails on cue.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! A TCP proxy in front of Postgres that a test can cut (every connection
 //! closed, new ones closed on accept) and restore: a database outage without
 //! touching the database.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,8 +1,6 @@
 //! Rules end to end: real socket, real Postgres (and Redis where named).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::future::join_all;
 
 const MAXMIND: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/maxmind");
@@ -207,12 +205,18 @@ async fn instances_sharing_redis_never_admit_more_than_the_cap() {
 async fn soft_cap_counts_and_alerts_but_never_discards() {
     let db = TestDb::create().await;
     db.exec(SMALL_NETWORK).await;
-    db.exec("INSERT INTO offer_caps (offer_id, metric, period, cap_limit, hard) VALUES (1, 'clicks', 'day', 1, false)")
-        .await;
+    // An offer id of its own: the metrics recorder is shared by every test in
+    // this process, and other tests exceed soft caps on offer 1.
+    db.exec(
+        "INSERT INTO offers (id, advertiser_id, name, offer_url) VALUES (4021, 1, 'Soft', 'https://acme.example/soft');
+         INSERT INTO offer_approvals (offer_id, partner_id) VALUES (4021, 1);
+         INSERT INTO offer_caps (offer_id, metric, period, cap_limit, hard) VALUES (4021, 'clicks', 'day', 1, false)",
+    )
+    .await;
     let server = start(config_for(Some(&db))).await;
     for _ in 0..3 {
         let response = client()
-            .get(format!("http://{}/c?oid=1&affid=1", server.addr))
+            .get(format!("http://{}/c?oid=4021&affid=1", server.addr))
             .send()
             .await
             .unwrap();
@@ -221,7 +225,9 @@ async fn soft_cap_counts_and_alerts_but_never_discards() {
     let metrics = metrics_text(server.addr).await;
     let exceeded = metrics
         .lines()
-        .find(|l| l.starts_with("switchyard_soft_cap_exceeded_total{metric=\"clicks\"}"))
+        .find(|l| {
+            l.starts_with("switchyard_soft_cap_exceeded_total{metric=\"clicks\",offer_id=\"4021\"}")
+        })
         .unwrap_or_else(|| panic!("no soft cap alert in:\n{metrics}"));
     assert!(exceeded.ends_with(" 2"), "{exceeded}");
     server.shutdown().await.unwrap();

@@ -1,11 +1,9 @@
 //! The catalog against a real Postgres: schema constraints, live reload, and
 //! keeping the last good snapshot.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn schema_refuses_nonsense_an_admin_might_type() {

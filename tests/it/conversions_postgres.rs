@@ -1,14 +1,10 @@
 //! Postbacks, events, the pixel and partner postbacks end to end: real socket,
 //! real Postgres.
 
-mod common;
-#[path = "common/conversions.rs"]
-mod support;
-
 use std::time::Duration;
 
-use common::*;
-use support::*;
+use crate::common::*;
+use crate::conversion_support::*;
 
 async fn network() -> (TestDb, switchyard::app::RunningServer) {
     let db = TestDb::create().await;

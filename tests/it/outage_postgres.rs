@@ -3,21 +3,15 @@
 //! and are written exactly once when it is restored, across a clean restart and
 //! after SIGKILL too.
 
-mod common;
-#[path = "common/pg_proxy.rs"]
-mod pg_proxy;
-#[path = "common/conversions.rs"]
-mod support;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
+use crate::conversion_support::*;
+use crate::pg_proxy::PgProxy;
 use futures_util::future::join_all;
-use pg_proxy::PgProxy;
-use support::*;
 use switchyard::config::ServeConfig;
 
 fn spill_dir(test: &str) -> PathBuf {

@@ -1,0 +1,18 @@
+//! One integration-test binary for the whole crate: each file used to be its
+//! own binary, and every one of them linked all of the dependencies again,
+//! which cost minutes of linking and gigabytes of disk per build.
+
+mod common;
+mod conversion_support;
+mod pg_proxy;
+
+mod catalog_postgres;
+mod check_catalog;
+mod clicks_postgres;
+mod conversions_postgres;
+mod counters_redis;
+mod outage_postgres;
+mod retargeting_postgres;
+mod rules;
+mod rules_postgres;
+mod smart_links_postgres;
