@@ -10,36 +10,23 @@
 //!
 //! Memory stays bounded: entries die at their expiry (checked lazily against
 //! the caller's `now`), [`LocalCounters::sweep`] removes dead ones, and an
-//! optional entry limit stops growth. When the table is full, reservations
+//! optional entry limit stops growth. When the tables are full, reservations
 //! on new keys are admitted without being counted (fail open, like a Redis
-//! outage) and counted in `switchyard_counter_local_full_total`.
+//! outage) and counted in `switchyard_counter_local_full_total`. Recency and
+//! rate-limit counters have their own table, an entry per visitor
+//! (`visitors.rs`).
 
 use super::keys::CounterKey;
 use super::reservation::{Refused, Reservation, cap_admits};
+use super::slot::{EntryCount, NEVER, Slot, millis, update_live};
+use super::visitors::{VisitorKey, VisitorTable};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-const NEVER: i64 = i64::MAX;
-
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    value: i64,
-    /// Unix milliseconds; the slot is dead from this instant on.
-    expires_at_ms: i64,
-}
-
-impl Slot {
-    fn live_value(&self, now_ms: i64) -> i64 {
-        if now_ms < self.expires_at_ms {
-            self.value
-        } else {
-            0
-        }
-    }
-}
+/// foldhash instead of the default SipHash: keys carry client IPs, so the
+/// hasher must stay seeded per process, but SipHash was a tenth of a hit.
+type Hasher = foldhash::fast::RandomState;
 
 /// How to take back one applied reservation.
 enum Undo<'a> {
@@ -56,21 +43,20 @@ enum Undo<'a> {
 
 #[derive(Debug, Default)]
 pub struct LocalCounters {
-    /// foldhash instead of the default SipHash: keys carry client IPs, so the
-    /// hasher must stay seeded per process, but SipHash was a tenth of a hit.
-    /// Compact keys, not their text: a new entry allocates nothing.
-    slots: DashMap<CounterKey, Slot, foldhash::fast::RandomState>,
-    /// Kept beside the map because `DashMap::len` locks every shard.
-    len: AtomicUsize,
-    max_entries: Option<usize>,
+    /// Caps, budgets, the duplicate filter and ad hoc counters. Compact keys,
+    /// not their text: a new entry allocates nothing.
+    named: DashMap<CounterKey, Slot, Hasher>,
+    /// Recency marks and rate-limit windows, an entry per visitor.
+    visitors: VisitorTable,
+    count: EntryCount,
 }
 
 impl LocalCounters {
     pub fn new(max_entries: Option<usize>) -> Self {
         Self {
-            slots: DashMap::with_hasher(foldhash::fast::RandomState::default()),
-            len: AtomicUsize::new(0),
-            max_entries,
+            named: DashMap::with_hasher(Hasher::default()),
+            visitors: VisitorTable::new(),
+            count: EntryCount::new(max_entries),
         }
     }
 
@@ -83,7 +69,7 @@ impl LocalCounters {
                 Some(step) => undo.push(step),
                 None => {
                     for step in undo.into_iter().rev() {
-                        self.undo(step);
+                        self.undo(step, now_ms);
                     }
                     return Err(Refused { index });
                 }
@@ -95,9 +81,13 @@ impl LocalCounters {
     /// The live value of a counter (0 when absent or expired).
     pub fn current(&self, key: &CounterKey, now: DateTime<Utc>) -> i64 {
         let now_ms = now.timestamp_millis();
-        self.slots
-            .get(key)
-            .map_or(0, |slot| slot.live_value(now_ms))
+        match VisitorKey::of(key) {
+            Some(visitor) => self.visitors.current(visitor, now_ms),
+            None => self
+                .named
+                .get(key)
+                .map_or(0, |slot| slot.live_value(now_ms)),
+        }
     }
 
     /// Count without a limit, e.g. payout when a conversion arrives.
@@ -137,19 +127,19 @@ impl LocalCounters {
     pub fn sweep(&self, now: DateTime<Utc>) {
         let now_ms = now.timestamp_millis();
         let mut removed = 0;
-        self.slots.retain(|_, slot| {
-            let keep = now_ms < slot.expires_at_ms;
-            if !keep {
-                removed += 1;
-            }
+        self.named.retain(|_, slot| {
+            let keep = slot.is_live(now_ms);
+            removed += usize::from(!keep);
             keep
         });
-        self.len.fetch_sub(removed, Ordering::Relaxed);
+        removed += self.visitors.sweep(now_ms);
+        self.count.removed(removed);
     }
 
-    /// Entries held, live or not yet swept.
+    /// Entries held, live or not yet swept. A visitor's recency and
+    /// rate-limit counters on one offer share one entry.
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.count.get()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -224,69 +214,61 @@ impl LocalCounters {
 
     /// Run `f` on the key's live slot (value zeroed if absent or expired,
     /// expiry left in the past so a refused slot is still swept) under the
-    /// shard lock. `None` means `f` refused; a full table
-    /// admits without counting, reported as `Some(false)`.
+    /// entry's lock. `None` means `f` refused; a full table admits without
+    /// counting, reported as `Some(false)`.
     fn update(
         &self,
         key: &CounterKey,
         now_ms: i64,
         f: impl FnOnce(&mut Slot) -> bool,
     ) -> Option<bool> {
+        if let Some(visitor) = VisitorKey::of(key) {
+            return self.visitors.update(visitor, now_ms, &self.count, f);
+        }
         // One lookup: cloning a compact key costs no allocation (bar an Arc
         // bump for named ones), so there is no need to probe with a borrowed
         // key first and hash it twice for every new entry.
-        match self.slots.entry(key.clone()) {
-            Entry::Occupied(mut occupied) => {
-                let slot = occupied.get_mut();
-                if now_ms >= slot.expires_at_ms {
-                    slot.value = 0;
-                }
-                f(slot).then_some(true)
-            }
+        match self.named.entry(key.clone()) {
+            Entry::Occupied(mut occupied) => update_live(occupied.get_mut(), now_ms, f),
             Entry::Vacant(vacant) => {
-                if self.max_entries.is_some_and(|max| self.len() >= max) {
-                    metrics::counter!("switchyard_counter_local_full_total").increment(1);
+                if !self.count.has_room() {
                     return Some(false);
                 }
-                // Born dead: `f` sets the real expiry when it counts anything.
-                let mut slot = Slot {
-                    value: 0,
-                    expires_at_ms: i64::MIN,
-                };
-                if !f(&mut slot) {
-                    return None;
-                }
-                vacant.insert(slot);
-                self.len.fetch_add(1, Ordering::Relaxed);
+                vacant.insert(Slot::born(f)?);
+                self.count.added();
                 Some(true)
             }
         }
     }
 
-    fn undo(&self, step: Undo<'_>) {
+    fn undo(&self, step: Undo<'_>, now_ms: i64) {
         match step {
-            Undo::Add { key, amount } => {
-                if let Some(mut slot) = self.slots.get_mut(key) {
-                    slot.value = slot.value.saturating_sub(amount);
+            Undo::Add { key, amount } => match VisitorKey::of(key) {
+                Some(visitor) => self.visitors.subtract(visitor, amount),
+                None => {
+                    if let Some(mut slot) = self.named.get_mut(key) {
+                        slot.value = slot.value.saturating_sub(amount);
+                    }
                 }
-            }
-            Undo::Recency { key, expires_at_ms } => {
-                // Only clear the mark if nobody replaced it meanwhile.
-                if self
-                    .slots
-                    .remove_if(key, |_, slot| slot.expires_at_ms == expires_at_ms)
-                    .is_some()
-                {
-                    self.len.fetch_sub(1, Ordering::Relaxed);
+            },
+            // Only clear the mark if nobody replaced it meanwhile.
+            Undo::Recency { key, expires_at_ms } => match VisitorKey::of(key) {
+                Some(visitor) => self
+                    .visitors
+                    .unmark(visitor, expires_at_ms, now_ms, &self.count),
+                None => {
+                    if self
+                        .named
+                        .remove_if(key, |_, slot| slot.expires_at_ms == expires_at_ms)
+                        .is_some()
+                    {
+                        self.count.removed(1);
+                    }
                 }
-            }
+            },
             Undo::Nothing => {}
         }
     }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 use super::*;
 use chrono::TimeDelta;
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 fn t0() -> DateTime<Utc> {
     "2026-11-21T12:00:00Z".parse().expect("test timestamp")
@@ -184,7 +185,7 @@ fn sweep_frees_expired_entries_only() {
     assert_eq!(counters.len(), 1001);
     counters.sweep(t0() + TimeDelta::seconds(10));
     assert_eq!(counters.len(), 101);
-    assert_eq!(counters.slots.len(), 101);
+    assert_eq!(counters.named.len(), 101);
     assert_eq!(
         counters.current(&"total".into(), t0() + TimeDelta::days(999)),
         1
@@ -208,4 +209,33 @@ fn full_table_admits_new_keys_without_counting_them() {
     assert_eq!(counters.current(&"c".into(), t0()), 0);
     // Keys already held keep being enforced.
     assert!(counters.reserve(&[cap("a", 1)], t0()).is_err());
+}
+
+#[test]
+fn a_refused_cap_rolls_back_the_visitors_marks() {
+    let counters = LocalCounters::new(None);
+    let ip = "203.0.113.7".parse().expect("test ip");
+    let ttl = Duration::from_secs(60);
+    let hit = |cap_limit| {
+        [
+            Reservation::Recency {
+                key: crate::counters::recency_key(1, ip, None, ttl),
+                ttl,
+            },
+            Reservation::Recency {
+                key: crate::counters::recency_key(1, ip, Some("ua"), ttl),
+                ttl,
+            },
+            Reservation::RateLimit {
+                key: crate::counters::rate_key(1, ip, None, ttl),
+                limit: 1,
+                window: ttl,
+            },
+            cap("c", cap_limit),
+        ]
+    };
+    assert_eq!(counters.reserve(&hit(0), t0()), Err(Refused { index: 3 }));
+    // Nothing the refused hit marked stands in the way of the next one.
+    assert!(counters.reserve(&hit(1), t0()).is_ok());
+    assert_eq!(counters.reserve(&hit(2), t0()), Err(Refused { index: 0 }));
 }

@@ -35,7 +35,9 @@ mod local;
 mod redis_counters;
 mod reservation;
 pub mod restore;
+mod slot;
 mod store;
+mod visitors;
 
 pub use error::CounterError;
 pub use keys::{

@@ -162,8 +162,7 @@ pub fn reservations(ctx: &HitContext<'_>, rules: &EffectiveRules) -> Reservation
         }
     }
     // The IP-only and the IP + user agent variants of recency and rate limits.
-    // Hashed once, not per key: a browser's user agent is over a hundred
-    // bytes of byte-at-a-time FNV.
+    // Hashed once for both keys, and only when a rule needs it.
     let ua_rules = rules.get(RuleCode::Recency).active || rules.get(RuleCode::IpUaRateLimit).active;
     let ua = ua_rules.then(|| ua_hash(&ctx.visit.user_agent));
     for (rule, ua) in [(RuleCode::IpRecency, None), (RuleCode::Recency, ua)] {

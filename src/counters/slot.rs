@@ -1,0 +1,94 @@
+//! One counter's value and expiry, and the entry count both in-process tables
+//! share.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub(super) const NEVER: i64 = i64::MAX;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slot {
+    pub value: i64,
+    /// Unix milliseconds; the slot is dead from this instant on.
+    pub expires_at_ms: i64,
+}
+
+impl Slot {
+    /// Born dead: whoever counts into it sets the real expiry.
+    pub const UNBORN: Slot = Slot {
+        value: 0,
+        expires_at_ms: i64::MIN,
+    };
+
+    pub fn live_value(&self, now_ms: i64) -> i64 {
+        if self.is_live(now_ms) { self.value } else { 0 }
+    }
+
+    pub fn is_live(&self, now_ms: i64) -> bool {
+        now_ms < self.expires_at_ms
+    }
+
+    /// A new slot that `f` counted into, or `None` if `f` refused it.
+    pub fn born(f: impl FnOnce(&mut Slot) -> bool) -> Option<Slot> {
+        let mut slot = Slot::UNBORN;
+        f(&mut slot).then_some(slot)
+    }
+}
+
+/// Run `f` on a held slot, zeroed first if it has expired. `None` means `f`
+/// refused; the slot is then left as it was (its expiry in the past if it was
+/// dead, so it is still swept).
+pub(super) fn update_live(
+    slot: &mut Slot,
+    now_ms: i64,
+    f: impl FnOnce(&mut Slot) -> bool,
+) -> Option<bool> {
+    if !slot.is_live(now_ms) {
+        slot.value = 0;
+    }
+    f(slot).then_some(true)
+}
+
+/// Entries held by the in-process tables, kept beside them because
+/// `DashMap::len` locks every shard, and the optional limit on them.
+#[derive(Debug, Default)]
+pub(super) struct EntryCount {
+    len: AtomicUsize,
+    max: Option<usize>,
+}
+
+impl EntryCount {
+    pub fn new(max: Option<usize>) -> Self {
+        EntryCount {
+            len: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    pub fn get(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether a new entry may be added. When the table is full, reservations
+    /// on new keys are admitted without being counted (fail open, like a
+    /// Redis outage), and that is counted.
+    pub fn has_room(&self) -> bool {
+        let full = self.max.is_some_and(|max| self.get() >= max);
+        if full {
+            metrics::counter!("switchyard_counter_local_full_total").increment(1);
+        }
+        !full
+    }
+
+    pub fn added(&self) {
+        self.len.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn removed(&self, entries: usize) {
+        self.len.fetch_sub(entries, Ordering::Relaxed);
+    }
+}
+
+pub(super) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,360 @@
+//! In-process recency marks and rate-limit windows, grouped by visitor.
+//!
+//! Every hit from a new visitor inserts here, and once the table outgrows the
+//! CPU caches each insert is a cache miss. So an IP's own counters on an offer
+//! and those of one user agent seen from it share one entry: a hit with all
+//! four visitor rules on touches one cold entry, not four.
+//!
+//! An IP seen with several user agents at once (a carrier NAT, a bot farm)
+//! keeps the bound user agent's counters inline and spills the others into a
+//! second table keyed by the user agent too, so no entry grows with the crowd
+//! behind one IP. Invariant: a user agent's live counters are all inline (it is
+//! the entry's `ua`) or all spilled. The entry is rebound to another user agent
+//! only when the bound one has no live counter left and nothing spilled can
+//! still be live (`spilled_until_ms`), and it outlives its spilled counters.
+//!
+//! Lock order: an IP entry, then a spilled entry, never the reverse.
+
+use std::net::IpAddr;
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use smallvec::SmallVec;
+
+use super::keys::{CounterKey, SpanMillis, VisitorKind};
+use super::slot::{EntryCount, Slot, update_live};
+
+/// foldhash instead of the default SipHash: keys carry client IPs, so the
+/// hasher must stay seeded per process, but SipHash was a tenth of a hit.
+type Hasher = foldhash::fast::RandomState;
+
+/// A visitor counter's identity, taken apart from its [`CounterKey`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct VisitorKey {
+    offer_id: i64,
+    ip: IpAddr,
+    ua: Option<u64>,
+    counter: Counter,
+}
+
+impl VisitorKey {
+    pub fn of(key: &CounterKey) -> Option<VisitorKey> {
+        match *key {
+            CounterKey::Visitor {
+                kind,
+                offer_id,
+                ip,
+                ua_hash,
+                span,
+            } => Some(VisitorKey {
+                offer_id,
+                ip,
+                ua: ua_hash,
+                counter: Counter {
+                    kind,
+                    span,
+                    per_user_agent: ua_hash.is_some(),
+                },
+            }),
+            _ => None,
+        }
+    }
+
+    fn ip_visitor(&self) -> IpVisitor {
+        IpVisitor {
+            offer_id: self.offer_id,
+            ip: self.ip,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct IpVisitor {
+    offer_id: i64,
+    ip: IpAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct UaVisitor {
+    offer_id: i64,
+    ip: IpAddr,
+    ua: u64,
+}
+
+/// Which of a visitor's counters: recency or rate limit, over which span
+/// (partner overrides may give one offer several), of the IP alone or of the
+/// IP with a user agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counter {
+    kind: VisitorKind,
+    span: SpanMillis,
+    per_user_agent: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct VisitorSlot {
+    counter: Counter,
+    slot: Slot,
+}
+
+/// The usual four (recency and rate limit, by IP and by IP + user agent) fit
+/// inline.
+type Slots<const N: usize> = SmallVec<[VisitorSlot; N]>;
+
+#[derive(Debug)]
+struct IpEntry {
+    slots: Slots<4>,
+    /// The user agent whose counters sit in `slots` beside the IP's own.
+    ua: Option<u64>,
+    /// From this instant on no spilled counter of this IP is live.
+    spilled_until_ms: i64,
+}
+
+impl IpEntry {
+    fn holds_live_user_agent(&self, now_ms: i64) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.counter.per_user_agent && s.slot.is_live(now_ms))
+    }
+
+    /// Whether `ua`'s counters are (or may now be placed) inline.
+    fn inline_for(&self, ua: Option<u64>) -> bool {
+        ua.is_none() || ua == self.ua
+    }
+
+    fn is_dead(&self, now_ms: i64) -> bool {
+        now_ms >= self.spilled_until_ms && !self.slots.iter().any(|s| s.slot.is_live(now_ms))
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct VisitorTable {
+    by_ip: DashMap<IpVisitor, IpEntry, Hasher>,
+    spilled: DashMap<UaVisitor, Slots<2>, Hasher>,
+}
+
+impl VisitorTable {
+    pub fn new() -> Self {
+        VisitorTable {
+            by_ip: DashMap::with_hasher(Hasher::default()),
+            spilled: DashMap::with_hasher(Hasher::default()),
+        }
+    }
+
+    /// Run `f` on the counter's live slot under the entry's lock; see
+    /// `LocalCounters::update` for what the result means.
+    pub fn update(
+        &self,
+        key: VisitorKey,
+        now_ms: i64,
+        count: &EntryCount,
+        f: impl FnOnce(&mut Slot) -> bool,
+    ) -> Option<bool> {
+        match self.by_ip.entry(key.ip_visitor()) {
+            Entry::Vacant(vacant) => {
+                if !count.has_room() {
+                    return Some(false);
+                }
+                let slot = Slot::born(f)?;
+                vacant.insert(IpEntry {
+                    slots: SmallVec::from_elem(
+                        VisitorSlot {
+                            counter: key.counter,
+                            slot,
+                        },
+                        1,
+                    ),
+                    ua: key.ua,
+                    spilled_until_ms: i64::MIN,
+                });
+                count.added();
+                Some(true)
+            }
+            Entry::Occupied(mut occupied) => {
+                let entry = occupied.get_mut();
+                if !entry.inline_for(key.ua) {
+                    if entry.holds_live_user_agent(now_ms) || now_ms < entry.spilled_until_ms {
+                        return self.update_spilled(entry, key, now_ms, count, f);
+                    }
+                    entry.slots.retain(|s| !s.counter.per_user_agent);
+                    entry.ua = key.ua;
+                }
+                update_in(&mut entry.slots, key.counter, now_ms, f)
+            }
+        }
+    }
+
+    fn update_spilled(
+        &self,
+        entry: &mut IpEntry,
+        key: VisitorKey,
+        now_ms: i64,
+        count: &EntryCount,
+        f: impl FnOnce(&mut Slot) -> bool,
+    ) -> Option<bool> {
+        let ua = key.ua?;
+        let spilled_key = UaVisitor {
+            offer_id: key.offer_id,
+            ip: key.ip,
+            ua,
+        };
+        let (result, expires_at_ms) = match self.spilled.entry(spilled_key) {
+            Entry::Vacant(vacant) => {
+                if !count.has_room() {
+                    return Some(false);
+                }
+                let slot = Slot::born(f)?;
+                vacant.insert(SmallVec::from_elem(
+                    VisitorSlot {
+                        counter: key.counter,
+                        slot,
+                    },
+                    1,
+                ));
+                count.added();
+                (Some(true), slot.expires_at_ms)
+            }
+            Entry::Occupied(mut occupied) => {
+                let slots = occupied.get_mut();
+                let result = update_in(slots, key.counter, now_ms, f)?;
+                let expires_at_ms = slots
+                    .iter()
+                    .find(|s| s.counter == key.counter)
+                    .map_or(i64::MIN, |s| s.slot.expires_at_ms);
+                (Some(result), expires_at_ms)
+            }
+        };
+        entry.spilled_until_ms = entry.spilled_until_ms.max(expires_at_ms);
+        result
+    }
+
+    /// The live value of the counter (0 when absent or expired).
+    pub fn current(&self, key: VisitorKey, now_ms: i64) -> i64 {
+        let Some(entry) = self.by_ip.get(&key.ip_visitor()) else {
+            return 0;
+        };
+        let live = |slots: &[VisitorSlot]| {
+            slots
+                .iter()
+                .find(|s| s.counter == key.counter)
+                .map_or(0, |s| s.slot.live_value(now_ms))
+        };
+        match key.ua {
+            Some(ua) if !entry.inline_for(key.ua) => self
+                .spilled
+                .get(&UaVisitor {
+                    offer_id: key.offer_id,
+                    ip: key.ip,
+                    ua,
+                })
+                .map_or(0, |slots| live(&slots)),
+            _ => live(&entry.slots),
+        }
+    }
+
+    /// Take back `amount` counted by a reservation that was later rolled back.
+    pub fn subtract(&self, key: VisitorKey, amount: i64) {
+        let Some(mut entry) = self.by_ip.get_mut(&key.ip_visitor()) else {
+            return;
+        };
+        let take = |slots: &mut [VisitorSlot]| {
+            if let Some(held) = slots.iter_mut().find(|s| s.counter == key.counter) {
+                held.slot.value = held.slot.value.saturating_sub(amount);
+            }
+        };
+        match key.ua {
+            Some(ua) if !entry.inline_for(key.ua) => {
+                if let Some(mut slots) = self.spilled.get_mut(&UaVisitor {
+                    offer_id: key.offer_id,
+                    ip: key.ip,
+                    ua,
+                }) {
+                    take(&mut slots);
+                }
+            }
+            _ => take(&mut entry.slots),
+        }
+    }
+
+    /// Remove a recency mark that a rolled-back reservation set, unless
+    /// another hit replaced it meanwhile.
+    pub fn unmark(&self, key: VisitorKey, expires_at_ms: i64, now_ms: i64, count: &EntryCount) {
+        let Entry::Occupied(mut occupied) = self.by_ip.entry(key.ip_visitor()) else {
+            return;
+        };
+        let entry = occupied.get_mut();
+        let ours =
+            |s: &VisitorSlot| s.counter == key.counter && s.slot.expires_at_ms == expires_at_ms;
+        match key.ua {
+            Some(ua) if !entry.inline_for(key.ua) => {
+                let spilled_key = UaVisitor {
+                    offer_id: key.offer_id,
+                    ip: key.ip,
+                    ua,
+                };
+                if let Entry::Occupied(mut spilled) = self.spilled.entry(spilled_key) {
+                    spilled.get_mut().retain(|s| !ours(s));
+                    if spilled.get().is_empty() {
+                        spilled.remove();
+                        count.removed(1);
+                    }
+                }
+            }
+            _ => {
+                entry.slots.retain(|s| !ours(s));
+                if entry.is_dead(now_ms) {
+                    occupied.remove();
+                    count.removed(1);
+                }
+            }
+        }
+    }
+
+    /// Drop expired counters and the entries left empty; returns how many
+    /// entries went.
+    pub fn sweep(&self, now_ms: i64) -> usize {
+        let mut removed = 0;
+        self.spilled.retain(|_, slots| {
+            slots.retain(|s| s.slot.is_live(now_ms));
+            let keep = !slots.is_empty();
+            removed += usize::from(!keep);
+            keep
+        });
+        self.by_ip.retain(|_, entry| {
+            entry.slots.retain(|s| s.slot.is_live(now_ms));
+            let keep = !entry.is_dead(now_ms);
+            removed += usize::from(!keep);
+            keep
+        });
+        removed
+    }
+
+    #[cfg(test)]
+    pub fn entries(&self) -> (usize, usize) {
+        (self.by_ip.len(), self.spilled.len())
+    }
+}
+
+/// Run `f` on `counter`'s slot in `slots`, adding the slot if it is not held.
+fn update_in<const N: usize>(
+    slots: &mut Slots<N>,
+    counter: Counter,
+    now_ms: i64,
+    f: impl FnOnce(&mut Slot) -> bool,
+) -> Option<bool>
+where
+    [VisitorSlot; N]: smallvec::Array<Item = VisitorSlot>,
+{
+    if let Some(held) = slots.iter_mut().find(|s| s.counter == counter) {
+        return update_live(&mut held.slot, now_ms, f);
+    }
+    let slot = Slot::born(f)?;
+    // The entry's dead counters go while it is locked anyway.
+    slots.retain(|s| s.slot.is_live(now_ms));
+    slots.push(VisitorSlot { counter, slot });
+    Some(true)
+}
+
+#[cfg(test)]
+#[path = "visitors_tests.rs"]
+mod tests;
