@@ -8,11 +8,12 @@ use std::hint::black_box;
 use std::net::IpAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use support::{Traffic, VISITORS, ready};
+use support::{Traffic, VISITORS, ready, steady_state};
 use switchyard::catalog::{Catalog, Origin, file};
 use switchyard::counters::CounterStore;
 use switchyard::events::{HitKind, HitRecord};
-use switchyard::routing::{Inputs, Outcome, TransactionId, decide_offer_click};
+use switchyard::routing::{Inputs, Outcome, TransactionId, decide_offer_click, try_offer};
+use switchyard::rules::status::Approval;
 use switchyard::visit::{TrackingParams, Visit};
 
 const QUERY: &str = "oid=1&affid=1&sub1=campaign_42&sub2=creative-7&source_id=app123&idfa=6d92078a-8246-4ba4-ae5b-76104861e7dc";
@@ -78,38 +79,69 @@ fn bench(c: &mut Criterion) {
             IpAddr::from([0, 0, 0, 0]),
             UA,
         );
-        let mut decide = |visit: &mut Visit, n: u128| {
+        let mut n = 0;
+        let decide = || {
             let (ip, now) = traffic.next_hit();
             visit.ip = ip;
+            n += 1;
             let inputs = Inputs {
                 transaction_id: TransactionId(n),
                 catalog,
                 counters: &counters,
-                visit,
+                visit: &visit,
                 now,
             };
             ready(decide_offer_click(&inputs, None))
         };
-        for n in 0..VISITORS {
-            let decision = decide(&mut visit, u128::from(n));
+        steady_state(c, name, VISITORS, decide, |decision| {
             assert!(
                 matches!(decision.outcome, Outcome::Redirect { .. }),
                 "{name}: the bench hit must take the whole path, not be discarded: {decision:?}"
-            );
-        }
-        let mut n = 0;
-        c.bench_function(name, |b| {
-            b.iter(|| {
-                n += 1;
-                black_box(decide(&mut visit, n))
-            })
+            )
+        });
+    }
+
+    // The budget's own unit: the 20 rules judged for one offer, static checks
+    // and counter reservations, without the lookups and URL of a decision.
+    // Once with a million visitors (cold counter entries, as in production)
+    // and once with ten thousand (warm: they fit in the CPU caches).
+    let (offer, partner) = (rules.offer(1).unwrap(), rules.partner(1).unwrap());
+    for visitors in [VISITORS, 10_000] {
+        let mut traffic = Traffic::of(visitors);
+        let counters = CounterStore::local_only(None);
+        let mut visit = Visit::bare(
+            TrackingParams::parse(QUERY, true).unwrap(),
+            IpAddr::from([0, 0, 0, 0]),
+            UA,
+        );
+        let evaluate = || {
+            let (ip, now) = traffic.next_hit();
+            visit.ip = ip;
+            let inputs = Inputs {
+                transaction_id: TransactionId(1),
+                catalog: &rules,
+                counters: &counters,
+                visit: &visit,
+                now,
+            };
+            ready(try_offer(
+                &inputs,
+                offer,
+                partner,
+                HitKind::Click,
+                Approval::Required,
+            ))
+        };
+        let name = format!("evaluate_20_rules/{visitors}_visitors");
+        steady_state(c, &name, visitors, evaluate, |verdict| {
+            assert_eq!(verdict, &Ok(()), "every rule must pass")
         });
     }
 
     // Parsing, deciding and building the event record: everything but HTTP.
     let counters = CounterStore::local_only(None);
     let mut traffic = Traffic::new();
-    let mut click = || {
+    let click = || {
         let (ip, now) = traffic.next_hit();
         let visit = Visit::bare(
             TrackingParams::parse(black_box(QUERY), true).unwrap(),
@@ -126,10 +158,9 @@ fn bench(c: &mut Criterion) {
         let decision = ready(decide_offer_click(&inputs, None));
         HitRecord::from_decision(HitKind::Click, &decision, visit, now)
     };
-    for _ in 0..VISITORS {
-        click();
-    }
-    c.bench_function("click_path_without_http", |b| b.iter(|| black_box(click())));
+    steady_state(c, "click_path_without_http", VISITORS, click, |record| {
+        assert!(record.redirected)
+    });
 }
 
 criterion_group!(benches, bench);

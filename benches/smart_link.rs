@@ -2,14 +2,16 @@
 //! their targeting, with the 20 rules of `decide.rs` active on every offer:
 //! parse, route, build the event record. Budget: under 2 µs.
 
+mod support;
+
 use std::fmt::Write;
-use std::hint::black_box;
 use std::net::IpAddr;
 
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use support::{Traffic, VISITORS, ready, steady_state};
 use switchyard::catalog::{Catalog, Origin, file};
 use switchyard::counters::CounterStore;
 use switchyard::events::{HitKind, HitRecord};
@@ -100,9 +102,6 @@ smart_link_offers:
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     let catalog = Catalog::build(
         file::parse(&catalog_yaml(), "smart link").unwrap(),
         Origin::Test,
@@ -111,44 +110,37 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let counters = CounterStore::local_only(None);
     let mut rng = SmallRng::seed_from_u64(42);
-    let mut ip_counter: u32 = 0;
-    assert_routes_to_odd_offers(&runtime, &catalog, &counters);
+    assert_routes_to_odd_offers(&catalog, &counters);
 
-    c.bench_function("smart_link_10_offers_20_rules", |b| {
-        b.iter(|| {
-            // A new IP per hit: recency never refuses, every reservation is real work.
-            ip_counter = ip_counter.wrapping_add(1);
-            let visit = Visit::bare(
-                TrackingParams::parse(QUERY, false).unwrap(),
-                IpAddr::from(ip_counter.to_be_bytes()),
-                UA,
-            );
-            let now = Utc::now();
-            let inputs = Inputs {
-                transaction_id: TransactionId::random(&mut rng),
-                catalog: &catalog,
-                counters: &counters,
-                visit: &visit,
-                now,
-            };
-            let decision = runtime.block_on(decide_smart_link(&inputs, 1, &mut rng, None));
-            black_box(HitRecord::from_decision(
-                HitKind::Click,
-                &decision,
-                visit,
-                now,
-            ))
-        })
-    });
+    // A million visitors at steady state (`support`): recency never refuses,
+    // and every reservation is real work on a cold counter entry.
+    let counters = CounterStore::local_only(None);
+    let mut traffic = Traffic::new();
+    let route = || {
+        let (ip, now) = traffic.next_hit();
+        let visit = Visit::bare(TrackingParams::parse(QUERY, false).unwrap(), ip, UA);
+        let inputs = Inputs {
+            transaction_id: TransactionId::random(&mut rng),
+            catalog: &catalog,
+            counters: &counters,
+            visit: &visit,
+            now,
+        };
+        let decision = ready(decide_smart_link(&inputs, 1, &mut rng, None));
+        HitRecord::from_decision(HitKind::Click, &decision, visit, now)
+    };
+    steady_state(
+        c,
+        "smart_link_10_offers_20_rules",
+        VISITORS,
+        route,
+        |record| assert!(record.redirected),
+    );
 }
 
 /// The figure means nothing if the hit is discarded early: check that the
 /// failing offers fail and the others take the hit.
-fn assert_routes_to_odd_offers(
-    runtime: &tokio::runtime::Runtime,
-    catalog: &Catalog,
-    counters: &CounterStore,
-) {
+fn assert_routes_to_odd_offers(catalog: &Catalog, counters: &CounterStore) {
     let mut rng = SmallRng::seed_from_u64(1);
     for i in 0..50u32 {
         let visit = Visit::bare(
@@ -163,7 +155,7 @@ fn assert_routes_to_odd_offers(
             visit: &visit,
             now: Utc::now(),
         };
-        let decision = runtime.block_on(decide_smart_link(&inputs, 1, &mut rng, None));
+        let decision = ready(decide_smart_link(&inputs, 1, &mut rng, None));
         match decision.outcome {
             Outcome::Redirect { offer_id, .. } => {
                 assert!(offer_id % 2 == 1 || offer_id == 10, "offer {offer_id}")

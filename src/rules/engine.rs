@@ -7,6 +7,8 @@
 //! 4. caps and budgets, IP recency, recency, rate limits: counter reservations,
 //!    made by the router only for the offer that would take the hit.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 
 use super::RuleCode;
@@ -31,10 +33,13 @@ pub struct HitContext<'a> {
 }
 
 impl HitContext<'_> {
-    pub fn rules(&self) -> EffectiveRules {
-        self.offer
-            .rules
-            .with_partner(self.catalog.rule_table.partner_overrides(self.partner.id))
+    /// Borrowed unless the partner overrides a rule: the table is a kilobyte,
+    /// too much to copy for every candidate.
+    pub fn rules(&self) -> Cow<'_, EffectiveRules> {
+        match self.catalog.rule_table.partner_overrides(self.partner.id) {
+            [] => Cow::Borrowed(&self.offer.rules),
+            overrides => Cow::Owned(self.offer.rules.with_partner(overrides)),
+        }
     }
 }
 

@@ -87,8 +87,8 @@ impl Default for AnonymousKinds {
     }
 }
 
-/// One rule's effective state. `Copy` and small: a hit copies the offer's table
-/// before patching partner overrides into it.
+/// One rule's effective state. `Copy`: a hit whose partner overrides rules
+/// copies the offer's table to patch the overrides in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RuleSetting {
     pub active: bool,
