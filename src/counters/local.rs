@@ -17,29 +17,17 @@
 //! (`visitors.rs`).
 
 use super::keys::CounterKey;
-use super::reservation::{Refused, Reservation, cap_admits};
-use super::slot::{EntryCount, NEVER, Slot, millis, update_live};
-use super::visitors::{VisitorKey, VisitorTable};
+use super::reservation::{Refused, Reservation};
+use super::slot::{EntryCount, NEVER, Op, Slot, Taken, update_live};
+use super::visitors::{VisitorKey, VisitorTable, run_length};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use smallvec::SmallVec;
 
 /// foldhash instead of the default SipHash: keys carry client IPs, so the
 /// hasher must stay seeded per process, but SipHash was a tenth of a hit.
 type Hasher = foldhash::fast::RandomState;
-
-/// How to take back one applied reservation.
-enum Undo<'a> {
-    Add {
-        key: &'a CounterKey,
-        amount: i64,
-    },
-    Recency {
-        key: &'a CounterKey,
-        expires_at_ms: i64,
-    },
-    Nothing,
-}
 
 #[derive(Debug, Default)]
 pub struct LocalCounters {
@@ -63,15 +51,35 @@ impl LocalCounters {
     /// All or nothing: either every reservation is applied or none is.
     pub fn reserve(&self, reservations: &[Reservation], now: DateTime<Utc>) -> Result<(), Refused> {
         let now_ms = now.timestamp_millis();
-        let mut undo = Vec::with_capacity(reservations.len());
-        for (index, reservation) in reservations.iter().enumerate() {
-            match self.apply(reservation, now_ms) {
-                Some(step) => undo.push(step),
-                None => {
-                    for step in undo.into_iter().rev() {
-                        self.undo(step, now_ms);
+        // Each applied reservation (by index) and how to take it back.
+        let mut taken: SmallVec<[(usize, Taken); 8]> = SmallVec::new();
+        let mut index = 0;
+        while index < reservations.len() {
+            let rest = &reservations[index..];
+            let applied = match run_length(rest) {
+                0 => self
+                    .apply_named(&rest[0], now_ms)
+                    .map(|t| {
+                        taken.push((index, t));
+                        1
+                    })
+                    .map_err(|()| index),
+                run => self
+                    .visitors
+                    .reserve(&rest[..run], now_ms, &self.count)
+                    .map(|steps| {
+                        taken.extend(steps.into_iter().enumerate().map(|(i, t)| (index + i, t)));
+                        run
+                    })
+                    .map_err(|i| index + i),
+            };
+            match applied {
+                Ok(count) => index += count,
+                Err(refused) => {
+                    for (i, step) in taken.into_iter().rev() {
+                        self.take_back(&reservations[i], step, now_ms);
                     }
-                    return Err(Refused { index });
+                    return Err(Refused { index: refused });
                 }
             }
         }
@@ -146,69 +154,13 @@ impl LocalCounters {
         self.len() == 0
     }
 
-    fn apply<'a>(&self, reservation: &'a Reservation, now_ms: i64) -> Option<Undo<'a>> {
-        match reservation {
-            Reservation::Cap {
-                key,
-                amount,
-                limit,
-                expires_at,
-            } => {
-                let expires_at_ms = expires_at.map_or(NEVER, |t| t.timestamp_millis());
-                let admitted = self.update(key, now_ms, |slot| {
-                    if !cap_admits(slot.value, *amount, *limit) {
-                        return false;
-                    }
-                    slot.value = slot.value.saturating_add(*amount);
-                    slot.expires_at_ms = expires_at_ms;
-                    true
-                })?;
-                Some(if admitted {
-                    Undo::Add {
-                        key,
-                        amount: *amount,
-                    }
-                } else {
-                    Undo::Nothing
-                })
-            }
-            Reservation::Recency { key, ttl } => {
-                let expires_at_ms = now_ms.saturating_add(millis(*ttl));
-                let admitted = self.update(key, now_ms, |slot| {
-                    if slot.value > 0 {
-                        return false;
-                    }
-                    *slot = Slot {
-                        value: 1,
-                        expires_at_ms,
-                    };
-                    true
-                })?;
-                Some(if admitted {
-                    Undo::Recency { key, expires_at_ms }
-                } else {
-                    Undo::Nothing
-                })
-            }
-            Reservation::RateLimit { key, limit, window } => {
-                let window_end_ms = now_ms.saturating_add(millis(*window));
-                let admitted = self.update(key, now_ms, |slot| {
-                    if slot.value >= i64::from(*limit) {
-                        return false;
-                    }
-                    if slot.value == 0 {
-                        // The window opens at the first hit, not on a fixed grid.
-                        slot.expires_at_ms = window_end_ms;
-                    }
-                    slot.value += 1;
-                    true
-                })?;
-                Some(if admitted {
-                    Undo::Add { key, amount: 1 }
-                } else {
-                    Undo::Nothing
-                })
-            }
+    /// One reservation on a counter of the named table.
+    fn apply_named(&self, reservation: &Reservation, now_ms: i64) -> Result<Taken, ()> {
+        let op = Op::of(reservation, now_ms);
+        match self.update(reservation.key(), now_ms, |slot| op.apply(slot)) {
+            Some(true) => Ok(op.taken()),
+            Some(false) => Ok(Taken::Nothing),
+            None => Err(()),
         }
     }
 
@@ -241,32 +193,28 @@ impl LocalCounters {
         }
     }
 
-    fn undo(&self, step: Undo<'_>, now_ms: i64) {
-        match step {
-            Undo::Add { key, amount } => match VisitorKey::of(key) {
-                Some(visitor) => self.visitors.subtract(visitor, amount),
-                None => {
-                    if let Some(mut slot) = self.named.get_mut(key) {
-                        slot.value = slot.value.saturating_sub(amount);
-                    }
+    fn take_back(&self, reservation: &Reservation, taken: Taken, now_ms: i64) {
+        let key = reservation.key();
+        if let Some(visitor) = VisitorKey::of(key) {
+            return self.visitors.take_back(visitor, taken, now_ms, &self.count);
+        }
+        match taken {
+            Taken::Added(amount) => {
+                if let Some(mut slot) = self.named.get_mut(key) {
+                    slot.value = slot.value.saturating_sub(amount);
                 }
-            },
+            }
             // Only clear the mark if nobody replaced it meanwhile.
-            Undo::Recency { key, expires_at_ms } => match VisitorKey::of(key) {
-                Some(visitor) => self
-                    .visitors
-                    .unmark(visitor, expires_at_ms, now_ms, &self.count),
-                None => {
-                    if self
-                        .named
-                        .remove_if(key, |_, slot| slot.expires_at_ms == expires_at_ms)
-                        .is_some()
-                    {
-                        self.count.removed(1);
-                    }
+            Taken::Marked { expires_at_ms } => {
+                if self
+                    .named
+                    .remove_if(key, |_, slot| slot.expires_at_ms == expires_at_ms)
+                    .is_some()
+                {
+                    self.count.removed(1);
                 }
-            },
-            Undo::Nothing => {}
+            }
+            Taken::Nothing => {}
         }
     }
 }

@@ -1,8 +1,10 @@
-//! One counter's value and expiry, and the entry count both in-process tables
-//! share.
+//! One counter's value and expiry, what a reservation does to it, and the
+//! entry count both in-process tables share.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use super::reservation::{Reservation, cap_admits};
 
 pub(super) const NEVER: i64 = i64::MAX;
 
@@ -91,4 +93,104 @@ impl EntryCount {
 
 pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What one reservation does to its counter, with its instants resolved.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Op {
+    /// A cap: add `amount` unless that breaks `limit`.
+    Add {
+        amount: i64,
+        limit: Option<i64>,
+        expires_at_ms: i64,
+    },
+    /// Recency: refuse while marked, else mark until `expires_at_ms`.
+    Mark { expires_at_ms: i64 },
+    /// A rate limit: count a hit unless `limit` are in the window; the
+    /// window opens at the first hit, not on a fixed grid.
+    Count { limit: u32, window_end_ms: i64 },
+}
+
+/// How to take an applied [`Op`] back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Taken {
+    Added(i64),
+    Marked {
+        expires_at_ms: i64,
+    },
+    /// Admitted without being counted (the table was full).
+    Nothing,
+}
+
+impl Op {
+    pub fn of(reservation: &Reservation, now_ms: i64) -> Op {
+        match reservation {
+            Reservation::Cap {
+                amount,
+                limit,
+                expires_at,
+                ..
+            } => Op::Add {
+                amount: *amount,
+                limit: *limit,
+                expires_at_ms: expires_at.map_or(NEVER, |t| t.timestamp_millis()),
+            },
+            Reservation::Recency { ttl, .. } => Op::Mark {
+                expires_at_ms: now_ms.saturating_add(millis(*ttl)),
+            },
+            Reservation::RateLimit { limit, window, .. } => Op::Count {
+                limit: *limit,
+                window_end_ms: now_ms.saturating_add(millis(*window)),
+            },
+        }
+    }
+
+    /// Check and count on a live slot (zeroed if it had expired); false
+    /// refuses and leaves it untouched.
+    pub fn apply(self, slot: &mut Slot) -> bool {
+        match self {
+            Op::Add {
+                amount,
+                limit,
+                expires_at_ms,
+            } => {
+                if !cap_admits(slot.value, amount, limit) {
+                    return false;
+                }
+                slot.value = slot.value.saturating_add(amount);
+                slot.expires_at_ms = expires_at_ms;
+            }
+            Op::Mark { expires_at_ms } => {
+                if slot.value > 0 {
+                    return false;
+                }
+                *slot = Slot {
+                    value: 1,
+                    expires_at_ms,
+                };
+            }
+            Op::Count {
+                limit,
+                window_end_ms,
+            } => {
+                if slot.value >= i64::from(limit) {
+                    return false;
+                }
+                if slot.value == 0 {
+                    slot.expires_at_ms = window_end_ms;
+                }
+                slot.value += 1;
+            }
+        }
+        true
+    }
+
+    /// What undoes this op once applied and counted.
+    pub fn taken(self) -> Taken {
+        match self {
+            Op::Add { amount, .. } => Taken::Added(amount),
+            Op::Count { .. } => Taken::Added(1),
+            Op::Mark { expires_at_ms } => Taken::Marked { expires_at_ms },
+        }
+    }
 }
