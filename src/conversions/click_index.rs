@@ -7,7 +7,7 @@
 //! duplicate check trust memory during an outage.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -61,9 +61,15 @@ impl ClickFacts {
     }
 }
 
+/// Shards, each its own lock: every redirected click inserts here, and one
+/// lock for all of them made every worker thread queue behind each other.
+/// Transaction ids are random, so they spread evenly.
+const SHARDS: usize = 16;
+
 #[derive(Debug)]
 pub struct ClickIndex {
-    inner: Mutex<Inner>,
+    shards: [Mutex<Inner>; SHARDS],
+    /// Per shard: the index holds at most `SHARDS` times this.
     max_entries: usize,
     max_age: TimeDelta,
     /// Resolved once: a metric looked up by name on every click costs more than
@@ -81,17 +87,23 @@ struct Inner {
 impl ClickIndex {
     pub fn new(max_entries: usize, max_age: Duration) -> Self {
         Self {
-            inner: Mutex::new(Inner::default()),
-            max_entries: max_entries.max(1),
+            shards: std::array::from_fn(|_| Mutex::new(Inner::default())),
+            max_entries: max_entries.div_ceil(SHARDS).max(1),
             max_age: TimeDelta::from_std(max_age).unwrap_or(TimeDelta::MAX),
             entries_gauge: metrics::gauge!("switchyard_click_index_entries"),
         }
     }
 
-    pub fn remember(&self, facts: ClickFacts, now: DateTime<Utc>) {
+    fn shard(&self, transaction_id: TransactionId) -> MutexGuard<'_, Inner> {
+        let shard = &self.shards[(transaction_id.0 % SHARDS as u128) as usize];
         // A poisoned lock only means another thread panicked mid-update of a
         // cache; its contents are still usable.
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        shard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn remember(&self, facts: ClickFacts, now: DateTime<Utc>) {
+        let mut inner = self.shard(facts.transaction_id);
+        let before = inner.clicks.len();
         inner
             .order
             .push_back((facts.created_at, facts.transaction_id));
@@ -104,14 +116,14 @@ impl ClickIndex {
             inner.order.pop_front();
             inner.clicks.remove(&tid);
         }
-        let entries = inner.clicks.len();
+        let after = inner.clicks.len();
         drop(inner);
-        self.entries_gauge.set(entries as f64);
+        // Each shard adds its own change, so the gauge needs no global count.
+        self.entries_gauge.increment(after as f64 - before as f64);
     }
 
     pub fn get(&self, transaction_id: TransactionId, now: DateTime<Utc>) -> Option<ClickFacts> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner
+        self.shard(transaction_id)
             .clicks
             .get(&transaction_id)
             .filter(|c| c.created_at >= now - self.max_age)
@@ -119,11 +131,10 @@ impl ClickIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clicks
-            .len()
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().unwrap_or_else(|p| p.into_inner()).clicks.len())
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,14 +162,18 @@ mod tests {
 
     #[test]
     fn evicts_the_oldest_beyond_its_count() {
-        let index = ClickIndex::new(2, Duration::from_secs(3600));
+        // Two per shard; these ids all fall in shard 0.
+        let index = ClickIndex::new(2 * SHARDS, Duration::from_secs(3600));
         let now = Utc::now();
+        let shards = SHARDS as u128;
         for n in 1..=3 {
-            index.remember(click(n, now), now);
+            index.remember(click(n * shards, now), now);
         }
-        assert_eq!(index.len(), 2);
-        assert!(index.get(TransactionId(1), now).is_none());
-        assert!(index.get(TransactionId(3), now).is_some());
+        index.remember(click(1, now), now);
+        assert_eq!(index.len(), 3);
+        assert!(index.get(TransactionId(shards), now).is_none());
+        assert!(index.get(TransactionId(3 * shards), now).is_some());
+        assert!(index.get(TransactionId(1), now).is_some());
     }
 
     #[test]
