@@ -173,6 +173,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     if let (Some(pool), Some(snapshot)) = (&restore_pool, catalog.current()) {
         crate::counters::restore::restore_caps(pool, &snapshot, &counters, Utc::now()).await;
     }
+    let cap_restorer = restore_pool.clone().map(|pool| {
+        crate::counters::restore::spawn_new_cap_restorer(
+            pool,
+            catalog.clone(),
+            counters.clone(),
+            shutdown_rx.clone(),
+        )
+    });
     let sweeper = spawn_sweeper(counters.clone(), shutdown_rx.clone());
 
     let spilled = match &config.spill_dir {
@@ -244,6 +252,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             reload.abort();
         }
         sweeper.abort();
+        if let Some(restorer) = cap_restorer {
+            restorer.abort();
+        }
         tracing::info!(
             events.written = report.written,
             events.spilled = report.spilled,

@@ -146,15 +146,33 @@ pub struct CatalogCounts {
 }
 
 /// The live snapshot, shared by every request; empty until the first load.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CatalogHandle {
     current: ArcSwapOption<Catalog>,
     next_version: AtomicU64,
+    /// The version of each snapshot swapped in, for whoever must act on a
+    /// change (e.g. restoring the counters of a cap added while running).
+    swapped: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for CatalogHandle {
+    fn default() -> Self {
+        CatalogHandle {
+            current: ArcSwapOption::empty(),
+            next_version: AtomicU64::new(0),
+            swapped: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl CatalogHandle {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Notified after every swap.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.swapped.subscribe()
     }
 
     /// The snapshot to answer one request with; `None` before the first load.
@@ -188,6 +206,8 @@ impl CatalogHandle {
             catalog.smart_links = counts.smart_links,
             "catalog snapshot swapped in"
         );
+        let version = catalog.version;
         self.current.store(Some(Arc::new(catalog)));
+        self.swapped.send_replace(version);
     }
 }

@@ -1,11 +1,19 @@
-//! After a restart, cap counters of the current periods are rebuilt from the
-//! event tables, so a restart does not reopen a filled daily cap.
+//! Cap counters of the current periods are rebuilt from the event tables: at
+//! start-up, so a restart does not reopen a filled daily cap, and when a
+//! snapshot brings a cap the previous one did not have, so a daily cap added
+//! at 3 pm counts the day's clicks from midnight, not from 3 pm.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rustc_hash::FxHashSet;
 use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::{CapMetric, CounterStore, cap_key, period_start};
-use crate::catalog::Catalog;
+use super::{CapMetric, CapPeriod, CounterStore, cap_key, period_start};
+use crate::catalog::{Cap, Catalog, CatalogHandle, Offer};
 
 /// Sets every cap counter of `catalog` to what Postgres recorded in the current
 /// period (never lowering a counter that is already higher, e.g. in Redis).
@@ -16,36 +24,109 @@ pub async fn restore_caps(
     counters: &CounterStore,
     now: DateTime<Utc>,
 ) {
-    let mut restored = 0usize;
-    for offer in catalog.offers() {
-        for cap in &offer.caps {
-            let since =
-                period_start(cap.period, offer.timezone, now).unwrap_or(DateTime::<Utc>::MIN_UTC);
-            let value = match recorded(pool, offer.id, cap.partner_id, cap.metric, since).await {
-                Ok(value) => value,
-                Err(error) => {
-                    tracing::warn!(offer.id = offer.id, %error, "could not restore a cap counter");
-                    continue;
-                }
-            };
-            if value > 0 {
-                let (key, expires_at) = cap_key(
-                    offer.id,
-                    cap.partner_id,
-                    cap.metric,
-                    cap.period,
-                    offer.timezone,
-                    now,
-                );
-                counters.restore(&key, value, expires_at, now).await;
-                restored += 1;
+    let caps: Vec<(&Offer, &Cap)> = catalog
+        .offers()
+        .flat_map(|offer| offer.caps.iter().map(move |cap| (offer, cap)))
+        .collect();
+    restore(pool, &caps, counters, now, "startup").await;
+}
+
+/// What makes two caps count into the same counter.
+type CapCounter = (i64, Option<i64>, CapMetric, CapPeriod, Tz);
+
+fn counter_of(offer: &Offer, cap: &Cap) -> CapCounter {
+    (
+        offer.id,
+        cap.partner_id,
+        cap.metric,
+        cap.period,
+        offer.timezone,
+    )
+}
+
+/// Restores the caps of each new snapshot that the snapshot before it did not
+/// count (a new cap, or a new period or timezone), until `shutdown`.
+///
+/// Between the swap and the restore (one query per new cap) the new cap
+/// counts from zero, and the restore keeps the higher of the two values, so
+/// the few hits of that window may go uncounted once.
+pub fn spawn_new_cap_restorer(
+    pool: PgPool,
+    catalog: Arc<CatalogHandle>,
+    counters: Arc<CounterStore>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let mut swaps = catalog.subscribe();
+    let mut previous = catalog.current();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = swaps.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
             }
+            let Some(next) = catalog.current() else {
+                continue;
+            };
+            let known: FxHashSet<CapCounter> = previous
+                .iter()
+                .flat_map(|p| p.offers())
+                .flat_map(|offer| offer.caps.iter().map(|cap| counter_of(offer, cap)))
+                .collect();
+            let new_caps: Vec<(&Offer, &Cap)> = next
+                .offers()
+                .flat_map(|offer| offer.caps.iter().map(move |cap| (offer, cap)))
+                .filter(|(offer, cap)| !known.contains(&counter_of(offer, cap)))
+                .collect();
+            restore(&pool, &new_caps, &counters, Utc::now(), "new_cap").await;
+            previous = Some(next);
+        }
+    })
+}
+
+/// `trigger` labels the metrics: `startup` or `new_cap`.
+async fn restore(
+    pool: &PgPool,
+    caps: &[(&Offer, &Cap)],
+    counters: &CounterStore,
+    now: DateTime<Utc>,
+    trigger: &'static str,
+) {
+    let mut restored = 0usize;
+    for &(offer, cap) in caps {
+        let since =
+            period_start(cap.period, offer.timezone, now).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let value = match recorded(pool, offer.id, cap.partner_id, cap.metric, since).await {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::warn!(offer.id = offer.id, %error, "could not restore a cap counter");
+                continue;
+            }
+        };
+        if value > 0 {
+            let (key, expires_at) = cap_key(
+                offer.id,
+                cap.partner_id,
+                cap.metric,
+                cap.period,
+                offer.timezone,
+                now,
+            );
+            counters.restore(&key, value, expires_at, now).await;
+            restored += 1;
         }
     }
-    tracing::info!(
-        counters.restored = restored,
-        "cap counters restored from Postgres"
-    );
+    if !caps.is_empty() {
+        // Counted after the counters are set: a cap checked here is enforced
+        // from its period's start.
+        metrics::counter!("switchyard_cap_restores_total", "trigger" => trigger)
+            .increment(caps.len() as u64);
+        tracing::info!(
+            caps = caps.len(),
+            counters.restored = restored,
+            trigger,
+            "cap counters restored from Postgres"
+        );
+    }
 }
 
 /// Counts in whole units, money in micro-units, as the counters keep them.

@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use futures_util::future::join_all;
+use std::time::Duration;
 
 const MAXMIND: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/maxmind");
 
@@ -230,6 +231,50 @@ async fn soft_cap_counts_and_alerts_but_never_discards() {
         })
         .unwrap_or_else(|| panic!("no soft cap alert in:\n{metrics}"));
     assert!(exceeded.ends_with(" 2"), "{exceeded}");
+    server.shutdown().await.unwrap();
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_cap_added_while_running_counts_the_period_so_far() {
+    let db = TestDb::create().await;
+    db.exec(SMALL_NETWORK).await;
+    let server = start(config_for(Some(&db))).await;
+    let url = format!("http://{}/c?oid=1&affid=1", server.addr);
+    for _ in 0..3 {
+        assert_eq!(client().get(&url).send().await.unwrap().status(), 302);
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            db.count("SELECT count(*) FROM clicks").await == 3
+        })
+        .await,
+        "the clicks were written"
+    );
+    let restores = || async {
+        let metrics = metrics_text(server.addr).await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("switchyard_cap_restores_total{trigger=\"new_cap\"} "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = restores().await;
+    db.exec("INSERT INTO offer_caps (offer_id, metric, period, cap_limit) VALUES (1, 'clicks', 'day', 4)")
+        .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            restores().await > before
+        })
+        .await,
+        "the new cap was restored"
+    );
+    assert_eq!(client().get(&url).send().await.unwrap().status(), 302);
+    assert_eq!(
+        client().get(&url).send().await.unwrap().status(),
+        404,
+        "the day's 3 clicks before the cap count towards it"
+    );
     server.shutdown().await.unwrap();
     db.drop_database().await;
 }
