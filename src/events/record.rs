@@ -93,7 +93,7 @@ impl HitRecord {
             created_at: now,
             redirected,
             discard_rule: rule.map(Cow::Borrowed),
-            discard_detail: detail.map(Cow::Borrowed),
+            discard_detail: detail.map(|d| Cow::Borrowed(d.as_str())),
             requested_offer_id: decision.requested_offer_id,
             offer_id: if redirected { offer_id } else { None },
             advertiser_id,

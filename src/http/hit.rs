@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use crate::events::{Event, HitKind, HitRecord};
-use crate::routing::{Decision, Outcome};
+use crate::routing::{Decision, DiscardDetail, Outcome};
 use crate::rules::RuleCode;
 use crate::visit::cookie::visitor_cookie;
 use crate::visit::{TrackingParams, Visit};
@@ -120,12 +120,24 @@ pub async fn refuse(
 ) -> Response {
     let (rule, detail) = match &error {
         HttpError::NotReady => (RuleCode::NoCatalog, None),
-        HttpError::InvalidRequest(e) => (RuleCode::InvalidRequest, Some(e.code())),
-        HttpError::UnknownOffer => (RuleCode::InvalidRequest, Some("unknown_offer")),
-        HttpError::UnknownPartner => (RuleCode::InvalidRequest, Some("unknown_partner")),
-        HttpError::UnknownSmartLink => (RuleCode::InvalidRequest, Some("unknown_smart_link")),
-        HttpError::WrongTrackingDomain => (RuleCode::InvalidRequest, Some("wrong_tracking_domain")),
-        HttpError::Unauthorized => (RuleCode::InvalidRequest, Some("unauthorized")),
+        HttpError::InvalidRequest(e) => (
+            RuleCode::InvalidRequest,
+            Some(DiscardDetail::BadParameter(e.code())),
+        ),
+        HttpError::UnknownOffer => (RuleCode::InvalidRequest, Some(DiscardDetail::UnknownOffer)),
+        HttpError::UnknownPartner => (
+            RuleCode::InvalidRequest,
+            Some(DiscardDetail::UnknownPartner),
+        ),
+        HttpError::UnknownSmartLink => (
+            RuleCode::InvalidRequest,
+            Some(DiscardDetail::UnknownSmartLink),
+        ),
+        HttpError::WrongTrackingDomain => (
+            RuleCode::InvalidRequest,
+            Some(DiscardDetail::WrongTrackingDomain),
+        ),
+        HttpError::Unauthorized => (RuleCode::InvalidRequest, Some(DiscardDetail::Unauthorized)),
         // Conversion errors are never raised for hits.
         HttpError::InvalidPostback(_) | HttpError::MissingCookie | HttpError::RetryLater => {
             (RuleCode::InvalidRequest, None)
@@ -162,11 +174,11 @@ fn answer(state: &AppState, kind: HitKind, decision: &Decision) -> Response {
             }
         },
         Outcome::Discard {
-            detail: Some("unknown_offer"),
+            detail: Some(DiscardDetail::UnknownOffer),
             ..
         } => HttpError::UnknownOffer.into_response(),
         Outcome::Discard {
-            detail: Some("unknown_partner"),
+            detail: Some(DiscardDetail::UnknownPartner),
             ..
         } => HttpError::UnknownPartner.into_response(),
         Outcome::Discard { .. } => match &state.fallback_url {
@@ -198,11 +210,11 @@ fn answer_impression(decision: &Decision) -> Response {
         )
             .into_response(),
         Outcome::Discard {
-            detail: Some("unknown_offer"),
+            detail: Some(DiscardDetail::UnknownOffer),
             ..
         } => HttpError::UnknownOffer.into_response(),
         Outcome::Discard {
-            detail: Some("unknown_partner"),
+            detail: Some(DiscardDetail::UnknownPartner),
             ..
         } => HttpError::UnknownPartner.into_response(),
         Outcome::Discard { .. } => (StatusCode::NO_CONTENT, [no_store]).into_response(),

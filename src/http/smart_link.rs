@@ -20,7 +20,7 @@ use rand::rngs::SmallRng;
 
 use crate::events::HitKind;
 use crate::routing::smart_link::decide_smart_link;
-use crate::routing::{self, Decision, Outcome, TransactionId};
+use crate::routing::{self, Decision, DiscardDetail, Outcome, TransactionId};
 use crate::visit::TrackingParams;
 
 use super::AppState;
@@ -92,11 +92,11 @@ pub async fn smart_link_click(
 fn refusal(decision: &Decision) -> Option<HttpError> {
     match &decision.outcome {
         Outcome::Discard {
-            detail: Some("unknown_smart_link"),
+            detail: Some(DiscardDetail::UnknownSmartLink),
             ..
         } => Some(HttpError::UnknownSmartLink),
         Outcome::Discard {
-            detail: Some("wrong_tracking_domain"),
+            detail: Some(DiscardDetail::WrongTrackingDomain),
             ..
         } => Some(HttpError::WrongTrackingDomain),
         _ => None,

@@ -46,10 +46,42 @@ pub enum Outcome {
     },
     Discard {
         rule: RuleCode,
-        detail: Option<&'static str>,
+        detail: Option<DiscardDetail>,
         offer_id: Option<i64>,
         advertiser_id: Option<i64>,
     },
+}
+
+/// What an `INVALID_REQUEST` discard refused: recorded as the hit's
+/// `discard_detail`, and what the HTTP layer answers with its own 4xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscardDetail {
+    UnknownOffer,
+    UnknownPartner,
+    UnknownSmartLink,
+    WrongTrackingDomain,
+    Unauthorized,
+    /// A malformed tracking parameter, by its stable code.
+    BadParameter(&'static str),
+}
+
+impl DiscardDetail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscardDetail::UnknownOffer => "unknown_offer",
+            DiscardDetail::UnknownPartner => "unknown_partner",
+            DiscardDetail::UnknownSmartLink => "unknown_smart_link",
+            DiscardDetail::WrongTrackingDomain => "wrong_tracking_domain",
+            DiscardDetail::Unauthorized => "unauthorized",
+            DiscardDetail::BadParameter(code) => code,
+        }
+    }
+}
+
+impl Serialize for DiscardDetail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -188,15 +220,15 @@ fn offer_and_partner<'a>(inputs: &Inputs<'a>) -> Result<(&'a Offer, &'a Partner)
     let offer = params
         .offer_id
         .and_then(|id| inputs.catalog.offer(id))
-        .ok_or_else(|| invalid("unknown_offer"))?;
+        .ok_or_else(|| invalid(DiscardDetail::UnknownOffer))?;
     let partner = params
         .partner_id
         .and_then(|id| inputs.catalog.partner(id))
-        .ok_or_else(|| invalid("unknown_partner"))?;
+        .ok_or_else(|| invalid(DiscardDetail::UnknownPartner))?;
     Ok((offer, partner))
 }
 
-fn invalid(detail: &'static str) -> Outcome {
+fn invalid(detail: DiscardDetail) -> Outcome {
     Outcome::Discard {
         rule: RuleCode::InvalidRequest,
         detail: Some(detail),

@@ -22,7 +22,7 @@ use crate::rules::status::Approval;
 
 use super::duplicate::{self, Unique};
 use super::weights::WeightedDraw;
-use super::{Decision, Inputs, Outcome, Target, TraceStep, invalid, redirect};
+use super::{Decision, DiscardDetail, Inputs, Outcome, Target, TraceStep, invalid, redirect};
 
 /// Decides a hit on smart link `link_id`. Unknown or inactive links, a request
 /// on the wrong tracking domain and unknown partners are recorded discards.
@@ -43,12 +43,12 @@ pub async fn decide_smart_link(
         .smart_link(link_id)
         .filter(|l| l.status == Status::Active)
     else {
-        return decision(invalid("unknown_smart_link"));
+        return decision(invalid(DiscardDetail::UnknownSmartLink));
     };
     if let Some(domain) = &link.tracking_domain
         && inputs.visit.host.as_deref() != Some(domain.as_str())
     {
-        return decision(invalid("wrong_tracking_domain"));
+        return decision(invalid(DiscardDetail::WrongTrackingDomain));
     }
     let Some(partner) = inputs
         .visit
@@ -56,7 +56,7 @@ pub async fn decide_smart_link(
         .partner_id
         .and_then(|id| inputs.catalog.partner(id))
     else {
-        return decision(invalid("unknown_partner"));
+        return decision(invalid(DiscardDetail::UnknownPartner));
     };
 
     let mut walk = Walk {

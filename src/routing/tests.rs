@@ -190,7 +190,7 @@ fn unknown_ids_are_invalid_requests() {
         decision.outcome,
         Outcome::Discard {
             rule: RuleCode::InvalidRequest,
-            detail: Some("unknown_offer"),
+            detail: Some(DiscardDetail::UnknownOffer),
             ..
         }
     ));
@@ -198,7 +198,7 @@ fn unknown_ids_are_invalid_requests() {
     assert!(matches!(
         decision.outcome,
         Outcome::Discard {
-            detail: Some("unknown_partner"),
+            detail: Some(DiscardDetail::UnknownPartner),
             ..
         }
     ));

@@ -90,7 +90,7 @@ impl Hit {
         }
     }
 
-    fn discard(&self) -> Option<(RuleCode, Option<&'static str>)> {
+    fn discard(&self) -> Option<(RuleCode, Option<DiscardDetail>)> {
         match &self.decision.outcome {
             Outcome::Discard { rule, detail, .. } => Some((*rule, *detail)),
             Outcome::Redirect { .. } => None,
@@ -222,15 +222,15 @@ fn unknown_paused_and_wrongly_hosted_links_are_invalid_requests() {
     let invalid = |detail| Some((RuleCode::InvalidRequest, Some(detail)));
     assert_eq!(
         hit(&catalog, 99, "affid=1").discard(),
-        invalid("unknown_smart_link")
+        invalid(DiscardDetail::UnknownSmartLink)
     );
     assert_eq!(
         hit(&catalog, 12, "affid=1").discard(),
-        invalid("unknown_smart_link")
+        invalid(DiscardDetail::UnknownSmartLink)
     );
     assert_eq!(
         hit(&catalog, 11, "affid=1").discard(),
-        invalid("wrong_tracking_domain")
+        invalid(DiscardDetail::WrongTrackingDomain)
     );
     let mut on_domain = visit("affid=1");
     on_domain.host = Some("go.example".into());
@@ -241,7 +241,7 @@ fn unknown_paused_and_wrongly_hosted_links_are_invalid_requests() {
     );
     assert_eq!(
         hit(&catalog, 10, "affid=77").discard(),
-        invalid("unknown_partner")
+        invalid(DiscardDetail::UnknownPartner)
     );
 }
 
