@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -11,6 +12,7 @@ use super::source::{
     PayoutModel, RedirectMechanism, Status,
 };
 use super::url_template::UrlTemplate;
+use crate::counters::{CounterKey, cap_key};
 use crate::rules::retargeting::RetargetingList;
 use crate::rules::settings::EffectiveRules;
 use crate::targeting::CompiledTargeting;
@@ -89,6 +91,21 @@ pub struct Offer {
     /// The offer's retargeting list; `None` when it has none (every id passes).
     /// Shared so a reload can reuse an unchanged million-id list.
     pub retargeting_ids: Option<std::sync::Arc<RetargetingList>>,
+}
+
+impl Offer {
+    /// The counter of `cap` (one of this offer's) for the period containing
+    /// `now`, in the offer's timezone, and when that period ends.
+    pub fn cap_key(&self, cap: &Cap, now: DateTime<Utc>) -> (CounterKey, Option<DateTime<Utc>>) {
+        cap_key(
+            self.id,
+            cap.partner_id,
+            cap.metric,
+            cap.period,
+            self.timezone,
+            now,
+        )
+    }
 }
 
 #[derive(Debug, Clone)]

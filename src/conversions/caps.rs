@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::Offer;
 use crate::catalog::money::Micros;
-use crate::counters::{CapMetric, CounterKey, CounterStore, Reservation, cap_key};
+use crate::counters::{CapMetric, CounterKey, CounterStore, Reservation};
 
 /// What a conversion takes from the offer's caps that apply to its partner.
 pub struct CapSpend {
@@ -37,14 +37,7 @@ impl CapSpend {
                 CapMetric::Revenue => (revenue.0, cap.limit.0),
                 CapMetric::Clicks | CapMetric::Impressions => continue,
             };
-            let (key, expires_at) = cap_key(
-                offer.id,
-                cap.partner_id,
-                cap.metric,
-                cap.period,
-                offer.timezone,
-                now,
-            );
+            let (key, expires_at) = offer.cap_key(cap, now);
             if !cap.hard {
                 spend.soft.push((key.clone(), limit));
             }

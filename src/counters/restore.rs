@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{CapMetric, CapPeriod, CounterStore, cap_key, period_start};
+use super::{CapMetric, CapPeriod, CounterStore, period_start};
 use crate::catalog::{Cap, Catalog, CatalogHandle, Offer};
 
 /// Sets every cap counter of `catalog` to what Postgres recorded in the current
@@ -24,17 +24,20 @@ pub async fn restore_caps(
     counters: &CounterStore,
     now: DateTime<Utc>,
 ) {
-    let caps: Vec<(&Offer, &Cap)> = catalog
-        .offers()
-        .flat_map(|offer| offer.caps.iter().map(move |cap| (offer, cap)))
-        .collect();
+    let caps: Vec<(&Offer, &Cap)> = caps_of(catalog).collect();
     restore(pool, &caps, counters, now, "startup").await;
 }
 
 /// What makes two caps count into the same counter.
 type CapCounter = (i64, Option<i64>, CapMetric, CapPeriod, Tz);
 
-fn counter_of(offer: &Offer, cap: &Cap) -> CapCounter {
+fn caps_of(catalog: &Catalog) -> impl Iterator<Item = (&Offer, &Cap)> {
+    catalog
+        .offers()
+        .flat_map(|offer| offer.caps.iter().map(move |cap| (offer, cap)))
+}
+
+fn counter_of((offer, cap): (&Offer, &Cap)) -> CapCounter {
     (
         offer.id,
         cap.partner_id,
@@ -69,13 +72,11 @@ pub fn spawn_new_cap_restorer(
             };
             let known: FxHashSet<CapCounter> = previous
                 .iter()
-                .flat_map(|p| p.offers())
-                .flat_map(|offer| offer.caps.iter().map(|cap| counter_of(offer, cap)))
+                .flat_map(|p| caps_of(p))
+                .map(counter_of)
                 .collect();
-            let new_caps: Vec<(&Offer, &Cap)> = next
-                .offers()
-                .flat_map(|offer| offer.caps.iter().map(move |cap| (offer, cap)))
-                .filter(|(offer, cap)| !known.contains(&counter_of(offer, cap)))
+            let new_caps: Vec<(&Offer, &Cap)> = caps_of(&next)
+                .filter(|&pair| !known.contains(&counter_of(pair)))
                 .collect();
             restore(&pool, &new_caps, &counters, Utc::now(), "new_cap").await;
             previous = Some(next);
@@ -103,14 +104,7 @@ async fn restore(
             }
         };
         if value > 0 {
-            let (key, expires_at) = cap_key(
-                offer.id,
-                cap.partner_id,
-                cap.metric,
-                cap.period,
-                offer.timezone,
-                now,
-            );
+            let (key, expires_at) = offer.cap_key(cap, now);
             counters.restore(&key, value, expires_at, now).await;
             restored += 1;
         }

@@ -171,7 +171,7 @@ impl IpEntry {
 #[derive(Debug, Default)]
 pub(super) struct VisitorTable {
     by_ip: DashMap<IpVisitor, IpEntry, Hasher>,
-    spilled: DashMap<UaVisitor, Slots<4>, Hasher>,
+    spilled: DashMap<UaVisitor, Slots<2>, Hasher>,
 }
 
 impl VisitorTable {
@@ -364,27 +364,17 @@ impl VisitorTable {
     }
 
     fn take_back_in(&self, entry: &mut IpEntry, key: VisitorKey, taken: Taken, count: &EntryCount) {
-        let undo = |slots: &mut Slots<4>| match taken {
-            Taken::Added(amount) => {
-                if let Some(held) = slots.iter_mut().find(|s| s.counter == key.counter) {
-                    held.slot.value = held.slot.value.saturating_sub(amount);
-                }
-            }
-            Taken::Marked { expires_at_ms } => slots
-                .retain(|s| !(s.counter == key.counter && s.slot.expires_at_ms == expires_at_ms)),
-            Taken::Nothing => {}
-        };
         match key.spilled() {
             Some(spilled_key) if !entry.inline_for(key.ua) => {
                 if let Entry::Occupied(mut spilled) = self.spilled.entry(spilled_key) {
-                    undo(spilled.get_mut());
+                    take_back_from(spilled.get_mut(), key.counter, taken);
                     if spilled.get().is_empty() {
                         spilled.remove();
                         count.removed(1);
                     }
                 }
             }
-            _ => undo(&mut entry.slots),
+            _ => take_back_from(&mut entry.slots, key.counter, taken),
         }
     }
 
@@ -431,6 +421,25 @@ where
     slots.retain(|s| s.slot.is_live(now_ms));
     slots.push(VisitorSlot { counter, slot });
     Some(true)
+}
+
+/// Undo `taken` on `counter`'s slot in `slots`.
+fn take_back_from<const N: usize>(slots: &mut Slots<N>, counter: Counter, taken: Taken)
+where
+    [VisitorSlot; N]: smallvec::Array<Item = VisitorSlot>,
+{
+    match taken {
+        Taken::Added(amount) => {
+            if let Some(held) = slots.iter_mut().find(|s| s.counter == counter) {
+                held.slot.value = held.slot.value.saturating_sub(amount);
+            }
+        }
+        // Only if no other hit replaced the mark meanwhile.
+        Taken::Marked { expires_at_ms } => {
+            slots.retain(|s| !(s.counter == counter && s.slot.expires_at_ms == expires_at_ms))
+        }
+        Taken::Nothing => {}
+    }
 }
 
 #[cfg(test)]

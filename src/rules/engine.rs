@@ -15,9 +15,7 @@ use super::RuleCode;
 use super::settings::EffectiveRules;
 use super::status::{self, Approval};
 use crate::catalog::{Cap, Catalog, Offer, Partner};
-use crate::counters::{
-    CapMetric, Reservation, cap_key, rate_key_hashed, recency_key_hashed, ua_hash,
-};
+use crate::counters::{CapMetric, Reservation, rate_key_hashed, recency_key_hashed, ua_hash};
 use crate::events::HitKind;
 use crate::visit::Visit;
 
@@ -224,14 +222,7 @@ fn cap_reservation(
         CapMetric::Payout | CapMetric::Revenue => cap.limit.0,
         _ => cap.limit.0 / 1_000_000,
     };
-    let (key, expires_at) = cap_key(
-        ctx.offer.id,
-        cap.partner_id,
-        cap.metric,
-        cap.period,
-        ctx.offer.timezone,
-        ctx.now,
-    );
+    let (key, expires_at) = ctx.offer.cap_key(cap, ctx.now);
     let reservation = Reservation::Cap {
         key,
         amount,
