@@ -5,6 +5,7 @@
 pub mod app;
 pub mod catalog;
 pub mod cli;
+pub mod columns;
 pub mod config;
 pub mod conversions;
 pub mod counters;

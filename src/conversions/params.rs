@@ -5,7 +5,8 @@ use crate::catalog::money::Micros;
 use crate::routing::TransactionId;
 
 const MAX_QUERY_BYTES: usize = 8 * 1024;
-const MAX_VALUE_BYTES: usize = 512;
+/// What the columns of `order_id`, `adv1`..`adv5` and `adv_event_id` hold.
+const MAX_VALUE_BYTES: usize = crate::columns::TOKEN_CHARS;
 const MAX_PARAMS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,8 +15,10 @@ pub enum PostbackParamError {
     Missing(&'static str),
     #[error("`transaction_id` must be 32 lowercase hex characters")]
     BadTransactionId,
-    #[error("`amount` must be a non-negative decimal with at most 6 decimals, got `{0}`")]
+    #[error("`amount` must be a non-negative decimal with at most 4 decimals, got `{0}`")]
     BadAmount(String),
+    #[error("`amount` must be at most {max}, got `{0}`", max = crate::columns::MONEY.max())]
+    AmountTooLarge(String),
     #[error("parameter `{0}` is repeated")]
     Repeated(String),
     #[error("parameter `{0}` is longer than {MAX_VALUE_BYTES} bytes")]
@@ -35,11 +38,27 @@ impl PostbackParamError {
             PostbackParamError::Missing(_) => "missing_parameter",
             PostbackParamError::BadTransactionId => "invalid_transaction_id",
             PostbackParamError::BadAmount(_) => "invalid_amount",
+            PostbackParamError::AmountTooLarge(_) => "amount_out_of_range",
             PostbackParamError::Repeated(_) => "repeated_parameter",
             PostbackParamError::TooLong(_) => "parameter_too_long",
             PostbackParamError::ForbiddenCharacter(_) => "forbidden_character",
             PostbackParamError::QueryTooLong => "query_too_long",
             PostbackParamError::TooManyParameters => "too_many_parameters",
+        }
+    }
+
+    /// The parameter at fault, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            PostbackParamError::Missing(name) => Some(name),
+            PostbackParamError::BadTransactionId => Some("transaction_id"),
+            PostbackParamError::BadAmount(_) | PostbackParamError::AmountTooLarge(_) => {
+                Some("amount")
+            }
+            PostbackParamError::Repeated(name)
+            | PostbackParamError::TooLong(name)
+            | PostbackParamError::ForbiddenCharacter(name) => Some(name),
+            PostbackParamError::QueryTooLong | PostbackParamError::TooManyParameters => None,
         }
     }
 }
@@ -103,8 +122,14 @@ impl PostbackParams {
             Some(text) => {
                 let bad = || PostbackParamError::BadAmount(text.to_owned());
                 let amount = Micros::parse(text).map_err(|_| bad())?;
-                if amount < Micros::ZERO {
+                // Its column is `numeric(14, 4)`: more decimals would be rounded
+                // away, and a larger value would fail the whole batch it is in.
+                let stored = Micros(amount.0 - amount.0 % 100);
+                if amount < Micros::ZERO || stored != amount {
                     return Err(bad());
+                }
+                if !crate::columns::MONEY.fits(amount) {
+                    return Err(PostbackParamError::AmountTooLarge(text.to_owned()));
                 }
                 Some(amount)
             }
@@ -182,6 +207,18 @@ mod tests {
             (format!("transaction_id={TID}&amount=abc"), "invalid_amount"),
             (format!("transaction_id={TID}&amount=-1"), "invalid_amount"),
             (
+                format!("transaction_id={TID}&amount=1.00001"),
+                "invalid_amount",
+            ),
+            (
+                format!("transaction_id={TID}&amount=99999999999"),
+                "amount_out_of_range",
+            ),
+            (
+                format!("transaction_id={TID}&amount=10000000000"),
+                "amount_out_of_range",
+            ),
+            (
                 format!("transaction_id={TID}&transaction_id={TID}"),
                 "repeated_parameter",
             ),
@@ -197,6 +234,15 @@ mod tests {
                 "{query}"
             );
         }
+    }
+
+    #[test]
+    fn the_largest_amount_its_column_holds_is_accepted() {
+        let p =
+            PostbackParams::parse(&format!("transaction_id={TID}&amount=9999999999.9999")).unwrap();
+        assert_eq!(p.amount, Some(crate::columns::MONEY.max()));
+        let p = PostbackParams::parse(&format!("transaction_id={TID}&amount=1.2340000")).unwrap();
+        assert_eq!(p.amount, Some(Micros(1_234_000)));
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! all I/O. A full queue slows the handler down (backpressure) rather than drop an
 //! event: the event log is the system of record for what happened.
 
+mod breaker;
 mod conversion_record;
 mod copy_text;
+mod delivery;
 mod pg_sink;
 pub mod record;
 mod serde_ids;

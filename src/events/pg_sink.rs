@@ -11,7 +11,7 @@ use super::copy_text::CopyRow;
 use super::record::{
     ConversionEventRecord, ConversionRecord, Event, HitKind, HitRecord, PostbackAttemptRecord,
 };
-use super::sink::SinkError;
+use super::sink::{DeadLetter, SinkError};
 
 struct Table {
     name: &'static str,
@@ -103,6 +103,51 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
         .await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// One statement for all of them, in their own transaction: dead letters are
+/// rare, and each is inserted once however often its batch is replayed.
+pub(super) async fn dead_letter_postgres(
+    pool: &PgPool,
+    rows: &[DeadLetter<'_>],
+) -> Result<(), SinkError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut kinds = Vec::with_capacity(rows.len());
+    let mut occurred = Vec::with_capacity(rows.len());
+    let mut sqlstates = Vec::with_capacity(rows.len());
+    let mut errors = Vec::with_capacity(rows.len());
+    let mut payloads = Vec::with_capacity(rows.len());
+    for row in rows {
+        keys.push(row.event.key());
+        kinds.push(row.event.kind_name());
+        occurred.push(row.event.occurred_at());
+        sqlstates.push(row.sqlstate.clone());
+        // `text` cannot hold a NUL; an error message quoting one must still fit.
+        errors.push(row.error.replace('\0', "\\0"));
+        payloads.push(serde_json::to_string(row.event)?);
+    }
+    sqlx::query(
+        "INSERT INTO dead_letter_events (event_key, kind, occurred_at, sqlstate, error, payload) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
+         ON CONFLICT (event_key) DO NOTHING",
+    )
+    .bind(keys)
+    .bind(kinds)
+    .bind(occurred)
+    .bind(sqlstates)
+    .bind(errors)
+    .bind(payloads)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn probe_postgres(pool: &PgPool) -> Result<(), SinkError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())
 }
 

@@ -132,4 +132,24 @@ impl Event {
             Event::PostbackAttempt(a) => a.attempted_at,
         }
     }
+
+    /// Its own id: the row's idempotency key.
+    pub fn key(&self) -> String {
+        match self {
+            Event::Hit(hit) => hit.transaction_id.to_string(),
+            Event::Conversion(c) => c.conversion_id.clone(),
+            Event::ConversionEvent(e) => e.event_id.clone(),
+            Event::PostbackAttempt(a) => a.attempt_id.clone(),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Event::Hit(hit) if hit.kind == HitKind::Click => "click",
+            Event::Hit(_) => "impression",
+            Event::Conversion(_) => "conversion",
+            Event::ConversionEvent(_) => "conversion_event",
+            Event::PostbackAttempt(_) => "postback_attempt",
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 
-use super::pg_sink::write_postgres;
+use super::pg_sink::{dead_letter_postgres, probe_postgres, write_postgres};
 use super::record::Event;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +22,41 @@ pub enum SinkError {
     Encode(#[from] serde_json::Error),
     #[error("write took longer than {0:?}")]
     Timeout(std::time::Duration),
+    #[error("the write task failed: {0}")]
+    WriteTask(String),
+}
+
+impl SinkError {
+    /// Whether the sink refused the rows themselves, so that writing them again
+    /// can never succeed: Postgres data exceptions (class 22: overflow, bad
+    /// encoding, a NUL byte), integrity violations (23: a CHECK, NOT NULL) and
+    /// program limits (54: an index row too large). Everything else (down,
+    /// slow, shutting down, a missing table) may heal, and is retried.
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            SinkError::Postgres(_) => self
+                .sqlstate()
+                .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54"))),
+            SinkError::Encode(_) => true,
+            SinkError::File { .. } | SinkError::Timeout(_) | SinkError::WriteTask(_) => false,
+        }
+    }
+
+    /// The SQLSTATE of a Postgres error.
+    pub fn sqlstate(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            SinkError::Postgres(sqlx::Error::Database(db)) => db.code(),
+            _ => None,
+        }
+    }
+}
+
+/// An event the sink refused for its data, and why.
+#[derive(Debug)]
+pub struct DeadLetter<'a> {
+    pub event: &'a Event,
+    pub sqlstate: Option<String>,
+    pub error: String,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +73,25 @@ impl Sink {
     pub fn memory() -> (Self, Arc<Mutex<Vec<Event>>>) {
         let store = Arc::new(Mutex::new(Vec::new()));
         (Sink::Memory(store.clone()), store)
+    }
+
+    /// Keeps events the sink refused for their data where an operator can see
+    /// them. Only Postgres refuses rows; the other sinks take every event.
+    pub async fn dead_letter(&self, rows: &[DeadLetter<'_>]) -> Result<(), SinkError> {
+        match self {
+            Sink::Postgres(pool) => dead_letter_postgres(pool, rows).await,
+            Sink::JsonLines(_) | Sink::Memory(_) => Ok(()),
+        }
+    }
+
+    /// Whether the sink answers again, after a failure: cheap, and bounded by
+    /// the caller.
+    pub async fn probe(&self) -> Result<(), SinkError> {
+        match self {
+            Sink::Postgres(pool) => probe_postgres(pool).await,
+            Sink::JsonLines(path) => write_json_lines(path, &[]).await,
+            Sink::Memory(_) => Ok(()),
+        }
     }
 
     pub async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {

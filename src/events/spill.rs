@@ -53,6 +53,29 @@ pub struct Chunk {
     end: u64,
 }
 
+/// How far a chunk reached: what `SpillFile::consumed` moves past once its
+/// events are written.
+#[derive(Debug, Clone, Copy)]
+pub struct Replayed {
+    end: u64,
+    last_occurred: Option<DateTime<Utc>>,
+}
+
+impl Chunk {
+    /// The events, to write, and the mark to consume once they are written.
+    pub fn into_parts(self) -> (Vec<Event>, Replayed) {
+        let replayed = self.replayed();
+        (self.events, replayed)
+    }
+
+    pub fn replayed(&self) -> Replayed {
+        Replayed {
+            end: self.end,
+            last_occurred: self.events.last().map(Event::occurred_at),
+        }
+    }
+}
+
 impl SpillFile {
     /// Opens (without creating) the spill file in `dir`; a file left by a previous
     /// run becomes this run's backlog.
@@ -187,7 +210,7 @@ impl SpillFile {
 
     /// The chunk's events are in the sink: move past them, and remove the file
     /// once all of it is written so it never grows without bound.
-    pub async fn consumed(&mut self, chunk: &Chunk) -> Result<(), SpillError> {
+    pub async fn consumed(&mut self, chunk: Replayed) -> Result<(), SpillError> {
         self.replayed = chunk.end.max(self.replayed);
         if self.replayed >= self.len {
             match tokio::fs::remove_file(&self.path).await {
@@ -200,8 +223,8 @@ impl SpillFile {
             self.torn_tail = false;
             self.oldest = None;
             tracing::info!(spill.path = %self.path.display(), "spill file replayed completely and removed");
-        } else if let Some(last) = chunk.events.last() {
-            self.oldest = Some(last.occurred_at());
+        } else if let Some(last) = chunk.last_occurred {
+            self.oldest = Some(last);
         }
         metrics::gauge!("switchyard_spill_bytes").set(self.backlog_bytes() as f64);
         Ok(())

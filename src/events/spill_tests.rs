@@ -61,7 +61,7 @@ async fn spilled_events_read_back_equal() {
     spill.append(&events).await.unwrap();
     let chunk = spill.read_chunk(10).await.unwrap();
     assert_eq!(chunk.events, events);
-    spill.consumed(&chunk).await.unwrap();
+    spill.consumed(chunk.replayed()).await.unwrap();
     assert_eq!(spill.backlog_bytes(), 0);
     assert!(!spill.path().exists(), "a fully replayed file is removed");
 }

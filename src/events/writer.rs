@@ -1,10 +1,19 @@
-//! The batch writer: drains the event channel, writes batches on size or interval,
-//! and while the sink fails either spills to the spill file (when configured) or
-//! holds events in memory and retries with backoff. Drains on shutdown.
+//! The batch writer: drains the event channel, writes batches on size or
+//! interval, spills to the spill file while the sink is down or slow, replays
+//! the spill file when it recovers, and drains on shutdown.
 //!
 //! **Invariant:** with a spill file, an event leaves the writer's memory only
-//! when it is in the sink or fsynced in the spill file; a failing sink never
-//! makes the writer drop one, and a clean shutdown writes or spills everything.
+//! when it is in the sink, dead-lettered, or fsynced in the spill file; a
+//! failing sink never makes the writer drop one, and a clean shutdown writes or
+//! spills everything.
+//!
+//! **Invariant:** the writer never waits for the sink while events arrive. A
+//! write runs in its own task (one at a time), and the writer keeps draining the
+//! channel meanwhile; a write that fails opens a breaker, and while it is open
+//! every batch goes straight to the spill file, at the rate events arrive, and
+//! a background probe asks the sink whether it is back. So the channel does not
+//! fill and handlers do not wait while Postgres is down or slow. The replay
+//! after recovery is paced (`replay_share`) and yields to live batches.
 
 use std::time::Duration;
 
@@ -13,9 +22,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::breaker::Breaker;
+use super::delivery::{Delivered, deliver};
 use super::record::Event;
 use super::sink::{Sink, SinkError};
-use super::spill::SpillFile;
+use super::spill::{Replayed, SpillFile};
 
 /// How long events may wait in the channel before the writer takes them: short
 /// against the flush interval, long against the gap between two clicks.
@@ -40,6 +51,13 @@ pub struct WriterSettings {
     /// A sink write taking longer counts as failed (and its events are spilled),
     /// so a hung connection cannot hold events in memory indefinitely.
     pub write_timeout: Duration,
+    /// A write still running after this long means the sink is slow: events
+    /// arriving meanwhile are spilled instead of piling up in memory.
+    pub stall_after: Duration,
+    /// At most this share of the sink's time goes to replaying the spill file
+    /// (each replayed chunk is followed by a pause), so that live traffic keeps
+    /// its speed while a backlog drains.
+    pub replay_share: f64,
 }
 
 impl Default for WriterSettings {
@@ -51,6 +69,8 @@ impl Default for WriterSettings {
             max_pending: 1_000_000,
             shutdown_deadline: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
+            stall_after: Duration::from_millis(500),
+            replay_share: 0.5,
         }
     }
 }
@@ -92,6 +112,8 @@ pub struct WriterReport {
     pub written: u64,
     /// Events appended to the spill file.
     pub spilled: u64,
+    /// Events the sink refused for their data, kept in the dead-letter table.
+    pub dead_lettered: u64,
     pub lost: u64,
 }
 
@@ -109,7 +131,9 @@ pub fn spawn_writer(
         settings,
         spill,
         pending: Vec::with_capacity(settings.batch_size),
-        backoff: Backoff::default(),
+        breaker: Breaker::default(),
+        flight: None,
+        next_replay: Instant::now(),
         report: WriterReport::default(),
     };
     let task = tokio::spawn(writer.run(rx));
@@ -121,8 +145,27 @@ struct Writer {
     settings: WriterSettings,
     spill: Option<SpillFile>,
     pending: Vec<Event>,
-    backoff: Backoff,
+    breaker: Breaker,
+    /// The write in progress, if any: at most one at a time.
+    flight: Option<Flight>,
+    /// The replay pacing: no replayed chunk starts before this.
+    next_replay: Instant,
     report: WriterReport,
+}
+
+/// A write running in its own task.
+struct Flight {
+    what: Cargo,
+    size: usize,
+    started: Instant,
+    task: JoinHandle<(Vec<Event>, Result<Delivered, SinkError>)>,
+}
+
+enum Cargo {
+    /// Events from the channel: spilled if the write fails.
+    Live,
+    /// A chunk of the spill file: consumed if the write succeeds, else left there.
+    Replay(Replayed),
 }
 
 impl Writer {
@@ -142,7 +185,7 @@ impl Writer {
             // Bounded even with a spill file: a spill that fails (disk full) must
             // not turn into unbounded memory; handlers wait instead.
             let room = self.pending.len() < self.settings.max_pending;
-            let replay_now = self.replay_ready() && self.pending.is_empty();
+            let wake = self.next_wake(closed_at.is_some());
             let mut ticked = false;
             tokio::select! {
                 count = rx.recv_many(&mut received, self.settings.batch_size), if room && listening && closed_at.is_none() => {
@@ -155,27 +198,35 @@ impl Writer {
                 }
                 _ = drain.tick(), if !listening => listening = true,
                 _ = ticker.tick() => ticked = true,
-                // A backlog in the spill file is replayed without waiting for a tick.
-                _ = std::future::ready(()), if replay_now => {}
+                landed = land(&mut self.flight) => self.landed(landed).await,
+                healthy = self.breaker.probed() => self.breaker.probe_answered(healthy),
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
 
             let closing = closed_at.is_some();
             let due = ticked || self.pending.len() >= self.settings.batch_size || closing;
             if due {
-                self.flush_pending(closing).await;
+                self.flush_pending().await;
             }
-            if self.replay_ready() && self.pending.len() < self.settings.batch_size {
-                self.replay_one_chunk().await;
+            let replay_allowed =
+                closed_at.is_none_or(|closed| closed.elapsed() < self.settings.shutdown_deadline);
+            if replay_allowed && self.replay_due() {
+                self.launch_replay().await;
+            }
+            if self.breaker.probe_due() {
+                self.breaker
+                    .start_probe(&self.sink, self.settings.write_timeout);
             }
             self.publish_gauges();
 
             if let Some(closed) = closed_at {
+                if self.flight.is_some() {
+                    continue;
+                }
                 if self.pending.is_empty() {
                     // Spill backlog: replayed while the sink is healthy and time
                     // allows; otherwise it waits, durable, for the next start.
-                    let replaying =
-                        self.replay_ready() && closed.elapsed() < self.settings.shutdown_deadline;
-                    if !replaying {
+                    if !(replay_allowed && self.replay_possible()) {
                         break;
                     }
                     continue;
@@ -183,17 +234,14 @@ impl Writer {
                 // With a spill file this is reached only when spilling fails too
                 // (disk full): shutdown must still end.
                 if closed.elapsed() >= self.settings.shutdown_deadline {
-                    self.report.lost = self.pending.len() as u64;
+                    self.report.lost += self.pending.len() as u64;
                     metrics::counter!("switchyard_events_lost_total", "reason" => "shutdown_deadline")
-                        .increment(self.report.lost);
+                        .increment(self.pending.len() as u64);
                     tracing::error!(
-                        lost = self.report.lost,
+                        lost = self.pending.len(),
                         "shutdown deadline passed with unwritten events"
                     );
                     break;
-                }
-                if !self.backoff.ready() && self.spill.is_none() {
-                    tokio::time::sleep_until(self.backoff.until).await;
                 }
             }
         }
@@ -206,53 +254,106 @@ impl Writer {
         self.report
     }
 
-    /// Writes the pending events in batches; when the sink fails (or is in its
-    /// backoff), spills them instead, if there is a spill file.
-    async fn flush_pending(&mut self, closing: bool) {
-        while !self.pending.is_empty() {
-            if !self.backoff.ready() {
+    /// When the loop must wake up without an event or a tick: for the next
+    /// replayed chunk, or the next probe of a broken sink.
+    fn next_wake(&self, closing: bool) -> Option<Instant> {
+        if self.flight.is_none() && self.replay_possible() && self.pending.is_empty() {
+            return Some(self.next_replay);
+        }
+        if closing && self.breaker.is_open() {
+            return self.breaker.next_probe();
+        }
+        None
+    }
+
+    /// Starts writing the pending events, or spills them when the sink is known
+    /// to be down, or slow with a write already running.
+    async fn flush_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.breaker.is_open() {
+            self.spill_pending().await;
+            return;
+        }
+        match &self.flight {
+            None => {
+                let take = self.pending.len().min(self.settings.batch_size);
+                let batch: Vec<Event> = self.pending.drain(..take).collect();
+                self.launch(Cargo::Live, batch);
+            }
+            Some(flight) if flight.started.elapsed() >= self.settings.stall_after => {
                 self.spill_pending().await;
-                return;
             }
-            let take = self.pending.len().min(self.settings.batch_size);
-            match self.write(take).await {
-                Ok(()) => {
-                    self.pending.drain(..take);
-                }
-                Err(error) => {
-                    let delay = self.backoff.fail();
-                    tracing::warn!(%error, pending = self.pending.len(), retry_in_ms = delay.as_millis() as u64, "event batch write failed");
-                    self.spill_pending().await;
-                    return;
+            Some(_) => {}
+        }
+    }
+
+    fn launch(&mut self, what: Cargo, events: Vec<Event>) {
+        let sink = self.sink.clone();
+        let timeout = self.settings.write_timeout;
+        let events_len = events.len();
+        let task = tokio::spawn(async move {
+            let result = deliver(&sink, &events, timeout).await;
+            (events, result)
+        });
+        self.flight = Some(Flight {
+            what,
+            size: events_len,
+            started: Instant::now(),
+            task,
+        });
+    }
+
+    async fn landed(&mut self, landed: Landed) {
+        let Landed {
+            what,
+            took,
+            events,
+            result,
+        } = landed;
+        let count = events.len() as u64;
+        match result {
+            Ok(delivered) => {
+                metrics::histogram!("switchyard_event_batch_duration_seconds")
+                    .record(took.as_secs_f64());
+                metrics::counter!("switchyard_events_written_total")
+                    .increment(delivered.written as u64);
+                self.report.written += delivered.written as u64;
+                self.report.dead_lettered += delivered.dead_lettered as u64;
+                self.report.lost += delivered.lost as u64;
+                self.breaker.succeeded();
+                if let Cargo::Replay(replayed) = what {
+                    metrics::counter!("switchyard_events_replayed_total").increment(count);
+                    self.replay_consumed(replayed, took).await;
                 }
             }
-            if !closing && self.pending.len() < self.settings.batch_size {
-                return;
+            Err(error) => {
+                metrics::counter!("switchyard_event_write_errors_total").increment(1);
+                let probe_in = self.breaker.failed();
+                tracing::warn!(%error, events = count, probe_in_ms = probe_in.as_millis() as u64, "event batch write failed; spilling until the sink answers again");
+                match what {
+                    Cargo::Live => {
+                        // Back in front, in arrival order, then to the spill file.
+                        self.pending.splice(0..0, events);
+                        self.spill_pending().await;
+                    }
+                    // Still in the spill file: nothing to do.
+                    Cargo::Replay(_) => {}
+                }
             }
         }
     }
 
-    async fn write(&mut self, take: usize) -> Result<(), SinkError> {
-        let started = std::time::Instant::now();
-        let batch = &self.pending[..take];
-        let result =
-            match tokio::time::timeout(self.settings.write_timeout, self.sink.write(batch)).await {
-                Ok(result) => result,
-                Err(_) => Err(SinkError::Timeout(self.settings.write_timeout)),
-            };
-        match &result {
-            Ok(()) => {
-                metrics::histogram!("switchyard_event_batch_duration_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                metrics::counter!("switchyard_events_written_total").increment(take as u64);
-                self.report.written += take as u64;
-                self.backoff.reset();
-            }
-            Err(_) => {
-                metrics::counter!("switchyard_event_write_errors_total").increment(1);
-            }
+    async fn replay_consumed(&mut self, replayed: Replayed, took: Duration) {
+        let share = self.settings.replay_share.clamp(0.01, 1.0);
+        self.next_replay = Instant::now() + took.mul_f64((1.0 - share) / share);
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        if let Err(error) = spill.consumed(replayed).await {
+            tracing::error!(%error, "could not advance the spill file; its events may be written again (idempotently)");
         }
-        result
     }
 
     /// Moves every pending event to the spill file. A spill that fails keeps them
@@ -267,10 +368,10 @@ impl Writer {
         match spill.append(&self.pending).await {
             Ok(()) => {
                 self.report.spilled += self.pending.len() as u64;
-                tracing::info!(
+                tracing::debug!(
                     events = self.pending.len(),
                     spill.bytes = spill.backlog_bytes(),
-                    "sink unavailable: events spilled"
+                    "events spilled"
                 );
                 self.pending.clear();
             }
@@ -281,58 +382,39 @@ impl Writer {
         }
     }
 
-    fn replay_ready(&self) -> bool {
-        self.backoff.ready() && self.spill.as_ref().is_some_and(|s| s.backlog_bytes() > 0)
+    /// A backlog, a healthy sink and nothing else to write.
+    fn replay_possible(&self) -> bool {
+        !self.breaker.is_open() && self.spill.as_ref().is_some_and(|s| s.backlog_bytes() > 0)
     }
 
-    async fn replay_one_chunk(&mut self) {
+    fn replay_due(&self) -> bool {
+        self.flight.is_none()
+            && self.replay_possible()
+            && self.pending.len() < self.settings.batch_size
+            && Instant::now() >= self.next_replay
+    }
+
+    async fn launch_replay(&mut self) {
         let Some(spill) = self.spill.as_mut() else {
             return;
         };
-        let chunk = match spill.read_chunk(self.settings.batch_size).await {
-            Ok(chunk) => chunk,
+        let (events, replayed) = match spill.read_chunk(self.settings.batch_size).await {
+            Ok(chunk) => chunk.into_parts(),
             Err(error) => {
-                // Not fatal: the file stays, and the sink's backoff paces retries.
-                self.backoff.fail();
+                // Not fatal: the file stays, and the breaker paces retries.
+                self.breaker.failed();
                 tracing::error!(%error, "could not read the spill file");
                 return;
             }
         };
-        if chunk.events.is_empty() {
+        if events.is_empty() {
             // Only unreadable lines: nothing to write, move past them.
-            if let Err(error) = spill.consumed(&chunk).await {
+            if let Err(error) = spill.consumed(replayed).await {
                 tracing::error!(%error, "could not advance the spill file");
             }
             return;
         }
-        let started = std::time::Instant::now();
-        let result =
-            match tokio::time::timeout(self.settings.write_timeout, self.sink.write(&chunk.events))
-                .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(SinkError::Timeout(self.settings.write_timeout)),
-            };
-        match result {
-            Ok(()) => {
-                metrics::histogram!("switchyard_event_batch_duration_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                metrics::counter!("switchyard_events_written_total")
-                    .increment(chunk.events.len() as u64);
-                metrics::counter!("switchyard_events_replayed_total")
-                    .increment(chunk.events.len() as u64);
-                self.report.written += chunk.events.len() as u64;
-                self.backoff.reset();
-                if let Err(error) = spill.consumed(&chunk).await {
-                    tracing::error!(%error, "could not advance the spill file; its events may be written again (idempotently)");
-                }
-            }
-            Err(error) => {
-                metrics::counter!("switchyard_event_write_errors_total").increment(1);
-                let delay = self.backoff.fail();
-                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "replaying the spill file failed; will retry");
-            }
-        }
+        self.launch(Cargo::Replay(replayed), events);
     }
 
     fn publish_gauges(&self) {
@@ -351,33 +433,47 @@ impl Writer {
     }
 }
 
-#[derive(Debug)]
-struct Backoff {
-    until: Instant,
-    delay: Duration,
+/// A finished flight.
+struct Landed {
+    what: Cargo,
+    took: Duration,
+    events: Vec<Event>,
+    result: Result<Delivered, SinkError>,
 }
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            until: Instant::now(),
-            delay: Duration::ZERO,
+/// Waits for the flight in progress; never ready without one.
+async fn land(flight: &mut Option<Flight>) -> Landed {
+    let Some(running) = flight.as_mut() else {
+        return std::future::pending().await;
+    };
+    let joined = (&mut running.task).await;
+    let took = running.started.elapsed();
+    // Taken only once finished: dropping a JoinHandle would not stop the task,
+    // but it would lose its events.
+    let Some(Flight { what, size, .. }) = flight.take() else {
+        return std::future::pending().await;
+    };
+    match joined {
+        Ok((events, result)) => Landed {
+            what,
+            took,
+            events,
+            result,
+        },
+        Err(error) => {
+            // A panic inside the sink. A live batch is gone with the task; a
+            // replayed one is still in the spill file, and is retried.
+            if matches!(what, Cargo::Live) {
+                metrics::counter!("switchyard_events_lost_total", "reason" => "writer_panic")
+                    .increment(size as u64);
+            }
+            tracing::error!(%error, events = size, "an event write task failed");
+            Landed {
+                what,
+                took,
+                events: Vec::new(),
+                result: Err(SinkError::WriteTask(error.to_string())),
+            }
         }
-    }
-}
-
-impl Backoff {
-    fn ready(&self) -> bool {
-        Instant::now() >= self.until
-    }
-
-    fn reset(&mut self) {
-        self.delay = Duration::ZERO;
-    }
-
-    fn fail(&mut self) -> Duration {
-        self.delay = (self.delay * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
-        self.until = Instant::now() + self.delay;
-        self.delay
     }
 }

@@ -65,12 +65,24 @@ impl HttpError {
             HttpError::RetryLater => "retry_later",
         }
     }
+
+    /// The request parameter at fault, so a client need not parse the message.
+    fn field(&self) -> Option<&str> {
+        match self {
+            HttpError::InvalidRequest(e) => e.field(),
+            HttpError::InvalidPostback(e) => e.field(),
+            _ => None,
+        }
+    }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         tracing::debug!(error = %self, "request refused");
-        let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        let mut body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
+        if let Some(field) = self.field() {
+            body["field"] = field.into();
+        }
         let mut response = (self.status(), Json(body)).into_response();
         response.headers_mut().insert(
             axum::http::header::CACHE_CONTROL,

@@ -19,7 +19,7 @@ use super::error::HttpError;
 use super::hit_metrics;
 
 /// Stored user agents are cut here: longer ones are junk or attacks.
-const MAX_USER_AGENT_BYTES: usize = 1024;
+const MAX_USER_AGENT_BYTES: usize = crate::columns::USER_AGENT_CHARS;
 
 /// The request facts a `Visit` is built from.
 pub struct Requester<'a> {
@@ -55,7 +55,7 @@ impl<'a> Requester<'a> {
             .and_then(|v| v.to_str().ok());
         Self {
             ip,
-            user_agent: truncate(user_agent, MAX_USER_AGENT_BYTES),
+            user_agent: crate::columns::truncate_to(user_agent, MAX_USER_AGENT_BYTES),
             host,
             accept_language,
             click_cookie: visitor_cookie(
@@ -81,17 +81,6 @@ impl<'a> Requester<'a> {
         state.enricher.enrich(&mut visit, self.accept_language);
         visit
     }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// Records the decision and answers it.

@@ -231,7 +231,8 @@ impl Delivery {
                 if let Some(source) = std::error::Error::source(&error) {
                     text = format!("{text}: {source}");
                 }
-                text.truncate(500);
+                // Cut on a character boundary: `String::truncate` panics inside one.
+                let text = crate::columns::truncate_to(&text, 500).to_owned();
                 (None, Some(text), true)
             }
             Err(_) => (

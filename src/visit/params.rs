@@ -7,8 +7,9 @@ use serde::Serialize;
 
 /// Longest accepted raw query string; longer ones are refused before parsing.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
-/// Longest accepted decoded value of one parameter.
-pub const MAX_VALUE_BYTES: usize = 512;
+/// Longest accepted decoded value of one parameter: what its column holds
+/// (bytes, so never more characters than that).
+pub const MAX_VALUE_BYTES: usize = crate::columns::TOKEN_CHARS;
 /// Most parameters accepted in one query (known and unknown together).
 pub const MAX_PARAMS: usize = 64;
 /// Unknown parameters kept for targeting conditions; the rest are ignored.
@@ -43,6 +44,17 @@ impl ParamError {
             ParamError::ForbiddenCharacter(_) => "forbidden_character",
             ParamError::QueryTooLong => "query_too_long",
             ParamError::TooManyParameters => "too_many_parameters",
+        }
+    }
+
+    /// The parameter at fault, where there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ParamError::Missing(name) | ParamError::NotAnId(name) => Some(name),
+            ParamError::Repeated(name)
+            | ParamError::TooLong(name)
+            | ParamError::ForbiddenCharacter(name) => Some(name),
+            ParamError::QueryTooLong | ParamError::TooManyParameters => None,
         }
     }
 }
