@@ -12,43 +12,34 @@ use super::record::{
     ConversionEventRecord, ConversionRecord, Event, HitKind, HitRecord, PostbackAttemptRecord,
 };
 use super::sink::{DeadLetter, SinkError};
+use crate::columns;
 
-struct Table {
-    name: &'static str,
-    columns: &'static str,
+/// Where a kind of event goes: its table in the one table of column limits,
+/// whose column order the encoders below follow.
+struct Target {
+    table: &'static columns::Table,
     /// The column(s) a replayed row collides on.
     key: &'static str,
 }
 
-const CLICKS: Table = Table {
-    name: "clicks",
-    columns: "transaction_id, created_at, outcome, discard_rule, discard_detail, \
-        requested_offer_id, offer_id, advertiser_id, partner_id, smart_link_id, \
-        sub1, sub2, sub3, sub4, sub5, source_id, idfa, gaid, ip, user_agent, country, is_unique",
+const CLICKS: Target = Target {
+    table: &columns::CLICKS,
     key: "transaction_id",
 };
-const IMPRESSIONS: Table = Table {
-    name: "impressions",
-    columns: "transaction_id, created_at, outcome, discard_rule, discard_detail, \
-        offer_id, advertiser_id, partner_id, sub1, sub2, sub3, sub4, sub5, source_id, ip, user_agent, country",
+const IMPRESSIONS: Target = Target {
+    table: &columns::IMPRESSIONS,
     key: "transaction_id",
 };
-const CONVERSIONS: Table = Table {
-    name: "conversions",
-    columns: "conversion_id, created_at, transaction_id, status, reject_reason, offer_id, \
-        advertiser_id, partner_id, smart_link_id, amount, payout, revenue, order_id, \
-        adv1, adv2, adv3, adv4, adv5",
+const CONVERSIONS: Target = Target {
+    table: &columns::CONVERSIONS,
     key: "conversion_id",
 };
-const CONVERSION_EVENTS: Table = Table {
-    name: "conversion_events",
-    columns: "event_id, created_at, transaction_id, adv_event_id, status, reject_reason, \
-        offer_id, partner_id, smart_link_id, amount, payout, revenue",
+const CONVERSION_EVENTS: Target = Target {
+    table: &columns::CONVERSION_EVENTS,
     key: "event_id",
 };
-const POSTBACK_ATTEMPTS: Table = Table {
-    name: "partner_postback_attempts",
-    columns: "attempt_id, conversion_id, partner_id, attempt, attempted_at, url, http_status, error",
+const POSTBACK_ATTEMPTS: Target = Target {
+    table: &columns::POSTBACK_ATTEMPTS,
     key: "attempt_id",
 };
 
@@ -82,7 +73,9 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
         if data.is_empty() {
             continue;
         }
-        let Table { name, columns, key } = table;
+        let Target { table, key } = table;
+        let name = table.name;
+        let columns = column_list(table);
         // Table and column names are the constants above, never request data.
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE TEMP TABLE IF NOT EXISTS {name}_staging (LIKE {name} INCLUDING DEFAULTS INCLUDING IDENTITY) ON COMMIT DELETE ROWS"
@@ -104,6 +97,11 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
     }
     tx.commit().await?;
     Ok(())
+}
+
+fn column_list(table: &columns::Table) -> String {
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    names.join(", ")
 }
 
 /// One statement for all of them, in their own transaction: dead letters are

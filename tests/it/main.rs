@@ -9,6 +9,7 @@ mod pg_proxy;
 mod catalog_postgres;
 mod check_catalog;
 mod clicks_postgres;
+mod column_limits;
 mod conversions_postgres;
 mod counters_redis;
 mod outage_postgres;
