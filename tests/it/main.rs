@@ -12,6 +12,7 @@ mod clicks_postgres;
 mod conversions_postgres;
 mod counters_redis;
 mod outage_postgres;
+mod partner_postbacks_postgres;
 mod retargeting_postgres;
 mod rules;
 mod rules_postgres;
