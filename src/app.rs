@@ -98,7 +98,9 @@ async fn spilled_for_attribution(dir: &std::path::Path) -> Vec<Event> {
         let useful = match event {
             Event::Hit(hit) => hit.redirected,
             Event::Conversion(_) => true,
-            Event::ConversionEvent(_) | Event::PostbackAttempt(_) => false,
+            Event::ConversionEvent(_) | Event::PostbackAttempt(_) | Event::PostbackDelivery(_) => {
+                false
+            }
         };
         if useful {
             kept.push(event.clone());
@@ -117,7 +119,7 @@ fn remember_spilled(conversions: &Conversions, spilled: &[Event]) {
         match event {
             Event::Hit(hit) => conversions.remember_hit(hit, now),
             Event::Conversion(conversion) => conversions.remember_conversion(conversion, now),
-            Event::ConversionEvent(_) | Event::PostbackAttempt(_) => {}
+            Event::ConversionEvent(_) | Event::PostbackAttempt(_) | Event::PostbackDelivery(_) => {}
         }
     }
 }
@@ -199,6 +201,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let (postback_queue, postback_task) = crate::postbacks::spawn_dispatcher(
         config.postback_settings(),
         events.clone(),
+        restore_pool.clone(),
         shutdown_rx.clone(),
     )
     .context("starting the partner postback dispatcher")?;
@@ -243,8 +246,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             let _ = stop.wait_for(|stopping| *stopping).await;
         })
         .await;
-        // Retries not yet due are abandoned (documented); the dispatcher's event
-        // senders must be gone before the writer can finish.
+        // The dispatcher's event senders must be gone before the writer can
+        // finish. With Postgres, unfinished deliveries stay queued there.
         let _ = postback_task.await;
         // The router (and with it the last event sender) is gone: the writer drains.
         let report = writer.await.context("event writer panicked")?;

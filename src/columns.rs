@@ -217,6 +217,30 @@ pub const POSTBACK_ATTEMPTS: Table = Table {
     generated: &["id"],
 };
 
+/// Partner postbacks to deliver: the writer inserts a new delivery, and the
+/// dispatcher (`postbacks::store`) updates the rest.
+pub const POSTBACK_QUEUE: Table = Table {
+    name: "partner_postback_queue",
+    columns: &[
+        col("delivery_id", ID, false),
+        col("conversion_id", ID, false),
+        col("partner_id", Kind::BigInt, false),
+        // Built by the server from the partner's template; not a request value.
+        col("url", Kind::Text(None), false),
+        col("created_at", Kind::Timestamptz, false),
+        col("next_attempt_at", Kind::Timestamptz, false),
+    ],
+    generated: &[
+        "state",
+        "attempts",
+        "claim_token",
+        "last_http_status",
+        "last_error",
+        "given_up_reason",
+        "updated_at",
+    ],
+};
+
 /// Rows Postgres refused for their data, kept with the reason (see `events::writer`).
 pub const DEAD_LETTERS: Table = Table {
     name: "dead_letter_events",
@@ -233,12 +257,13 @@ pub const DEAD_LETTERS: Table = Table {
 };
 
 /// Every table the event writer fills.
-pub const EVENT_TABLES: [Table; 6] = [
+pub const EVENT_TABLES: [Table; 7] = [
     CLICKS,
     IMPRESSIONS,
     CONVERSIONS,
     CONVERSION_EVENTS,
     POSTBACK_ATTEMPTS,
+    POSTBACK_QUEUE,
     DEAD_LETTERS,
 ];
 

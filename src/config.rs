@@ -257,6 +257,9 @@ impl ServeConfig {
             max_attempts: self.postback_attempts,
             first_retry: Duration::from_millis(self.postback_retry_ms),
             timeout: Duration::from_millis(self.postback_timeout_ms.max(1)),
+            // A delivery queued through the event writer is in Postgres after
+            // about one flush.
+            enqueue_settle: Duration::from_millis(self.event_flush_ms.saturating_add(50)),
             ..PostbackSettings::default()
         }
     }

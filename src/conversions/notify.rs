@@ -1,6 +1,7 @@
 //! The partner postback an approved conversion or event triggers.
 
 use crate::catalog::Catalog;
+use crate::events::new_event_id;
 use crate::postbacks::{self, PostbackJob, PostbackValues};
 
 use super::click_index::ClickFacts;
@@ -18,6 +19,7 @@ pub(super) fn partner_job(
     let template = catalog
         .partner(click.partner_id)
         .and_then(|p| p.postback_url.as_deref())?;
+    let delivery_id = new_event_id();
     let values = PostbackValues {
         transaction_id: click.transaction_id,
         offer_id: click.offer_id,
@@ -31,6 +33,7 @@ pub(super) fn partner_job(
         payout: recorded.payout,
         amount: params.amount,
         order_id: params.order_id.as_deref(),
+        idempotency_key: &delivery_id,
     };
     let url = match postbacks::expand(template, &values) {
         Ok(url) => url,
@@ -40,6 +43,7 @@ pub(super) fn partner_job(
         }
     };
     Some(PostbackJob {
+        delivery_id,
         conversion_id: recorded.conversion_id.clone(),
         partner_id: click.partner_id,
         url,

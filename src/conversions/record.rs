@@ -295,7 +295,7 @@ impl Conversions {
         let Some(job) = notify::partner_job(catalog, click, recorded, params) else {
             return;
         };
-        if let Err(job) = self.postbacks.enqueue(job) {
+        if let Err(job) = self.postbacks.enqueue(job).await {
             // Recorded as a failed attempt so the loss shows in the attempts table.
             self.events
                 .send(Event::PostbackAttempt(PostbackAttemptRecord {

@@ -85,3 +85,16 @@ pub struct PostbackAttemptRecord {
     pub http_status: Option<u16>,
     pub error: Option<String>,
 }
+
+/// One row of `partner_postback_queue`: a partner postback to deliver, queued
+/// through the event writer so it is batched, spilled and replayed like any event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostbackDeliveryRecord {
+    /// Generated once per delivery: the row's key and the partner's idempotency key.
+    pub delivery_id: String,
+    /// The conversion's id, or the event's id for a post-conversion event.
+    pub conversion_id: String,
+    pub partner_id: i64,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}

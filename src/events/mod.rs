@@ -23,7 +23,7 @@ mod spill_tests;
 pub use conversion_record::Attribution;
 pub use record::{
     ConversionEventRecord, ConversionRecord, ConversionStatus, Event, HitKind, HitRecord,
-    PostbackAttemptRecord,
+    PostbackAttemptRecord, PostbackDeliveryRecord,
 };
 pub use sink::Sink;
 pub use spill::SpillFile;

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use super::copy_text::CopyRow;
 use super::record::{
     ConversionEventRecord, ConversionRecord, Event, HitKind, HitRecord, PostbackAttemptRecord,
+    PostbackDeliveryRecord,
 };
 use super::sink::{DeadLetter, SinkError};
 use crate::columns;
@@ -42,6 +43,11 @@ const POSTBACK_ATTEMPTS: Target = Target {
     table: &columns::POSTBACK_ATTEMPTS,
     key: "attempt_id",
 };
+/// Only the columns a new delivery has; state and attempts start at their defaults.
+const POSTBACK_QUEUE: Target = Target {
+    table: &columns::POSTBACK_QUEUE,
+    key: "delivery_id",
+};
 
 pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(), SinkError> {
     let mut clicks = String::new();
@@ -49,6 +55,7 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
     let mut conversions = String::new();
     let mut conversion_events = String::new();
     let mut attempts = String::new();
+    let mut deliveries = String::new();
     for event in batch {
         match event {
             Event::Hit(hit) if hit.kind == HitKind::Click => encode_click(hit, &mut clicks),
@@ -56,6 +63,7 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
             Event::Conversion(c) => encode_conversion(c, &mut conversions),
             Event::ConversionEvent(e) => encode_conversion_event(e, &mut conversion_events),
             Event::PostbackAttempt(a) => encode_attempt(a, &mut attempts),
+            Event::PostbackDelivery(d) => encode_delivery(d, &mut deliveries),
         }
     }
     let mut tx = pool.begin().await?;
@@ -69,6 +77,7 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
         (&CONVERSIONS, conversions),
         (&CONVERSION_EVENTS, conversion_events),
         (&POSTBACK_ATTEMPTS, attempts),
+        (&POSTBACK_QUEUE, deliveries),
     ] {
         if data.is_empty() {
             continue;
@@ -251,5 +260,18 @@ fn encode_attempt(a: &PostbackAttemptRecord, out: &mut String) {
         .text(Some(&a.url))
         .plain(a.http_status)
         .text(a.error.as_deref())
+        .end();
+}
+
+fn encode_delivery(d: &PostbackDeliveryRecord, out: &mut String) {
+    let created_at = d.created_at.to_rfc3339();
+    CopyRow::new(out)
+        .text(Some(&d.delivery_id))
+        .text(Some(&d.conversion_id))
+        .plain(Some(d.partner_id))
+        .text(Some(&d.url))
+        .plain(Some(&created_at))
+        // Due at once: a replayed spill is late already.
+        .plain(Some(&created_at))
         .end();
 }

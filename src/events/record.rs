@@ -12,6 +12,7 @@ use crate::visit::Visit;
 
 pub use super::conversion_record::{
     ConversionEventRecord, ConversionRecord, ConversionStatus, PostbackAttemptRecord,
+    PostbackDeliveryRecord,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +121,7 @@ pub enum Event {
     Conversion(ConversionRecord),
     ConversionEvent(ConversionEventRecord),
     PostbackAttempt(PostbackAttemptRecord),
+    PostbackDelivery(PostbackDeliveryRecord),
 }
 
 impl Event {
@@ -130,6 +132,7 @@ impl Event {
             Event::Conversion(c) => c.created_at,
             Event::ConversionEvent(e) => e.created_at,
             Event::PostbackAttempt(a) => a.attempted_at,
+            Event::PostbackDelivery(d) => d.created_at,
         }
     }
 
@@ -140,6 +143,7 @@ impl Event {
             Event::Conversion(c) => c.conversion_id.clone(),
             Event::ConversionEvent(e) => e.event_id.clone(),
             Event::PostbackAttempt(a) => a.attempt_id.clone(),
+            Event::PostbackDelivery(d) => d.delivery_id.clone(),
         }
     }
 
@@ -150,6 +154,7 @@ impl Event {
             Event::Conversion(_) => "conversion",
             Event::ConversionEvent(_) => "conversion_event",
             Event::PostbackAttempt(_) => "postback_attempt",
+            Event::PostbackDelivery(_) => "postback_delivery",
         }
     }
 }

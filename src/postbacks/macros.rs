@@ -3,7 +3,7 @@
 //! The click macros (`{transaction_id}`, `{sub1}`.., `{offer_id}`, ...) go
 //! through the shared [`UrlTemplate`], whose values are percent-encoded. The
 //! conversion-only macros (`{payout}`, `{conversion_id}`, `{adv_event_id}`,
-//! `{amount}`, `{order_id}`) are not in the shared macro set, so they are
+//! `{amount}`, `{order_id}`, `{idempotency_key}`) are not in the shared macro set, so they are
 //! filled in a second pass over the first one's output, with the same encoding.
 //! The first pass encodes `{` and `}` inside values, so a request value can
 //! never smuggle a macro into the second pass.
@@ -39,6 +39,9 @@ pub struct PostbackValues<'a> {
     pub payout: Micros,
     pub amount: Option<Micros>,
     pub order_id: Option<&'a str>,
+    /// The delivery's id: the same on every attempt, from any instance, so the
+    /// partner can drop repeats (delivery is at least once).
+    pub idempotency_key: &'a str,
 }
 
 impl MacroValues for PostbackValues<'_> {
@@ -86,12 +89,13 @@ pub fn expand(template: &str, values: &PostbackValues<'_>) -> Result<String, Url
     let first = UrlTemplate::parse(template)?.expand(values);
     let payout = values.payout.to_string();
     let amount = values.amount.map(|a| a.to_string()).unwrap_or_default();
-    let conversion_only: [(&str, &str); 5] = [
+    let conversion_only: [(&str, &str); 6] = [
         ("{payout}", &payout),
         ("{conversion_id}", values.conversion_id),
         ("{adv_event_id}", values.adv_event_id.unwrap_or("")),
         ("{amount}", &amount),
         ("{order_id}", values.order_id.unwrap_or("")),
+        ("{idempotency_key}", values.idempotency_key),
     ];
     let mut url = first;
     for (name, value) in conversion_only {
@@ -120,6 +124,7 @@ mod tests {
             payout: Micros(2_500_000),
             amount: None,
             order_id: None,
+            idempotency_key: "0123456789abcdef0123456789abcdef",
         }
     }
 
@@ -127,13 +132,13 @@ mod tests {
     fn fills_click_and_conversion_macros() {
         let subs = [Some("a&b".to_owned()), None, None, None, None];
         let url = expand(
-            "https://partner.example/pb?tid={transaction_id}&s1={sub1}&p={payout}&c={conversion_id}&e={adv_event_id}&o={offer_id}&x={custom}",
+            "https://partner.example/pb?tid={transaction_id}&s1={sub1}&p={payout}&c={conversion_id}&e={adv_event_id}&o={offer_id}&k={idempotency_key}&x={custom}",
             &values(&subs),
         )
         .unwrap();
         assert_eq!(
             url,
-            "https://partner.example/pb?tid=000000000000000000000000000000ab&s1=a%26b&p=2.5&c=c0ffee&e=add%20to%20cart&o=7&x={custom}"
+            "https://partner.example/pb?tid=000000000000000000000000000000ab&s1=a%26b&p=2.5&c=c0ffee&e=add%20to%20cart&o=7&k=0123456789abcdef0123456789abcdef&x={custom}"
         );
     }
 

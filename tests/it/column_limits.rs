@@ -14,7 +14,7 @@ use switchyard::catalog::money::Micros;
 use switchyard::columns::{self, Kind};
 use switchyard::events::{
     Attribution, ConversionEventRecord, ConversionRecord, ConversionStatus, Event, HitKind,
-    HitRecord, PostbackAttemptRecord, Sink, WriterSettings, spawn_writer,
+    HitRecord, PostbackAttemptRecord, PostbackDeliveryRecord, Sink, WriterSettings, spawn_writer,
 };
 use switchyard::routing::TransactionId;
 
@@ -311,6 +311,22 @@ fn event_with(table: &str, column: &str, value: &Value, n: u128) -> Option<Event
             }
             Event::PostbackAttempt(a)
         }
+        "partner_postback_queue" => {
+            let mut d = PostbackDeliveryRecord {
+                delivery_id: format!("{n:032x}"),
+                conversion_id: format!("{n:032x}"),
+                partner_id: 1,
+                url: "https://partner.example/pb".to_owned(),
+                created_at: Utc::now(),
+            };
+            match column {
+                "delivery_id" => d.delivery_id = text(value),
+                "conversion_id" => d.conversion_id = text(value),
+                "url" => d.url = text(value),
+                other => panic!("{table}.{other}: no boundary test"),
+            }
+            Event::PostbackDelivery(d)
+        }
         // Written by the writer itself, from events already checked.
         "dead_letter_events" => return None,
         other => panic!("{other}: no boundary test"),
@@ -324,6 +340,7 @@ fn key_column(table: &str) -> &'static str {
         "conversions" => "conversion_id",
         "conversion_events" => "event_id",
         "partner_postback_attempts" => "attempt_id",
+        "partner_postback_queue" => "delivery_id",
         other => panic!("{other}"),
     }
 }
