@@ -25,7 +25,7 @@ async fn the_limits_table_matches_the_migrated_schema() {
     let db = TestDb::create().await;
     let mut problems = Vec::new();
     for table in columns::EVENT_TABLES {
-        let rows: Vec<(String, String, String, String, Option<i32>, Option<i32>)> = sqlx::query_as(
+        let rows: Vec<SchemaColumn> = sqlx::query_as(
             "SELECT column_name::text, data_type::text, udt_name::text, is_nullable::text,
                         numeric_precision, numeric_scale
                  FROM information_schema.columns
@@ -88,6 +88,9 @@ async fn the_limits_table_matches_the_migrated_schema() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     db.drop_database().await;
 }
+
+/// Name, data type, type name, nullable, numeric precision and scale.
+type SchemaColumn = (String, String, String, String, Option<i32>, Option<i32>);
 
 /// Each text column's length limit, from its CHECK constraints: `char_length(c)
 /// <= n`, or a 32-hex-character pattern.
