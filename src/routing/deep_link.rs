@@ -22,16 +22,27 @@ pub fn allowed<'a>(offer: &Offer, target: &'a str) -> Option<&'a str> {
         .strip_prefix("https://")
         .or_else(|| target.strip_prefix("http://"))?;
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    // Userinfo and backslashes are how "allowed.example@evil.example" tricks parsers.
-    if authority.contains(['@', '\\'])
-        || target.chars().any(|c| c.is_whitespace() || c.is_control())
+    if target.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    // Only a plain DNS name and digits pass: userinfo (`allowed.example@evil`),
+    // backslashes, percent-encoding (`evil.com%2f.allowed.example`), IP
+    // literals and anything else a browser might read differently are refused.
+    if !is_dns_name(host)
+        || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
     {
         return None;
     }
-    let host = authority
-        .rsplit_once(':')
-        .map_or(authority, |(h, _)| h)
-        .to_ascii_lowercase();
+    let host = host.to_ascii_lowercase();
+    // The browser's reading must agree with ours.
+    let parsed = url::Url::parse(target).ok()?;
+    if parsed.host_str() != Some(host.as_str()) || !parsed.username().is_empty() {
+        return None;
+    }
     let ok = offer.deep_link.hosts.iter().any(|h| {
         host == *h
             || host
@@ -40,3 +51,26 @@ pub fn allowed<'a>(offer: &Offer, target: &'a str) -> Option<&'a str> {
     });
     ok.then_some(target)
 }
+
+/// A host name as DNS allows it (RFC 1123): dot-separated labels of 1 to 63
+/// ASCII letters, digits and inner hyphens, 253 characters at most, and not all
+/// digits at the end (that would be an IPv4 address).
+fn is_dns_name(host: &str) -> bool {
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    host.len() <= 253
+        && host.split('.').all(label_ok)
+        && host
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests;
