@@ -15,6 +15,8 @@
 //! fill and handlers do not wait while Postgres is down or slow. The replay
 //! after recovery is paced (`replay_share`) and yields to live batches.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -79,6 +81,8 @@ impl Default for WriterSettings {
 #[derive(Debug, Clone)]
 pub struct EventSender {
     tx: mpsc::Sender<Event>,
+    /// Sends that found the channel full and waited: what the writer reports.
+    waits: Arc<AtomicU64>,
 }
 
 impl EventSender {
@@ -87,6 +91,7 @@ impl EventSender {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(event)) => {
                 metrics::counter!("switchyard_events_backpressure_total").increment(1);
+                self.waits.fetch_add(1, Ordering::Relaxed);
                 if self.tx.send(event).await.is_err() {
                     closed_channel();
                 }
@@ -115,6 +120,8 @@ pub struct WriterReport {
     /// Events the sink refused for their data, kept in the dead-letter table.
     pub dead_lettered: u64,
     pub lost: u64,
+    /// Times a handler found the channel full and waited for the writer.
+    pub waited: u64,
 }
 
 /// Starts the writer. It ends when every `EventSender` is dropped and the pending
@@ -126,7 +133,9 @@ pub fn spawn_writer(
     spill: Option<SpillFile>,
 ) -> (EventSender, JoinHandle<WriterReport>) {
     let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
+    let waits = Arc::new(AtomicU64::new(0));
     let writer = Writer {
+        waits: waits.clone(),
         sink,
         settings,
         spill,
@@ -137,10 +146,11 @@ pub fn spawn_writer(
         report: WriterReport::default(),
     };
     let task = tokio::spawn(writer.run(rx));
-    (EventSender { tx }, task)
+    (EventSender { tx, waits }, task)
 }
 
 struct Writer {
+    waits: Arc<AtomicU64>,
     sink: Sink,
     settings: WriterSettings,
     spill: Option<SpillFile>,
@@ -246,6 +256,7 @@ impl Writer {
             }
         }
         metrics::gauge!("switchyard_events_pending").set(0.0);
+        self.report.waited = self.waits.load(Ordering::Relaxed);
         if let Some(spill) = &self.spill
             && spill.backlog_bytes() > 0
         {

@@ -302,3 +302,97 @@ async fn after_sigkill_events_older_than_the_flush_bound_survive() {
     let _ = std::fs::remove_dir_all(&spill);
     db.drop_database().await;
 }
+
+/// Clicks from `workers` concurrent clients until `stop`: how many were
+/// redirected, and the slowest answer (reported, not asserted: timing belongs
+/// to the load harness).
+async fn click_load(
+    addr: SocketAddr,
+    workers: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (usize, Duration) {
+    let tasks = (0..workers).map(|worker| {
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let client = client();
+            let (mut sent, mut slowest) = (0usize, Duration::ZERO);
+            while !*stop.borrow_and_update() {
+                let started = std::time::Instant::now();
+                let response = client
+                    .get(format!(
+                        "http://{addr}/c?oid=1&affid=1&sub1=w{worker}n{sent}"
+                    ))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 302);
+                slowest = slowest.max(started.elapsed());
+                sent += 1;
+            }
+            (sent, slowest)
+        })
+    });
+    let mut total = (0, Duration::ZERO);
+    for (sent, slowest) in join_all(tasks).await.into_iter().map(Result::unwrap) {
+        total = (total.0 + sent, total.1.max(slowest));
+    }
+    total
+}
+
+/// The writer used to write each batch inline: while Postgres hung, every
+/// write held it for the write timeout, the small queue filled, and handlers
+/// waited for it. Now writes run aside, a stalled or failed one sends batches to
+/// the spill file, and no handler waits; every click is written once after.
+#[tokio::test]
+async fn redirects_never_wait_while_postgres_hangs_or_is_down() {
+    let (db, proxy) = proxied().await;
+    let spill = spill_dir("hang");
+    let mut config = outage_config(&db, &proxy, &spill);
+    // Small enough that a writer stuck for one write timeout (1 s) fills it.
+    config.event_queue = 256;
+    config.event_batch = 100;
+    config.event_flush_ms = 20;
+    let server = start(config).await;
+    let addr = server.addr;
+    wait_ready(addr).await;
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let load = tokio::spawn(click_load(addr, 8, stopped));
+    let step = Duration::from_millis(1_500);
+    tokio::time::sleep(step).await;
+    proxy.hang();
+    tokio::time::sleep(step * 2).await;
+    proxy.restore();
+    tokio::time::sleep(step).await;
+    proxy.cut();
+    tokio::time::sleep(step).await;
+    proxy.restore();
+    tokio::time::sleep(step).await;
+    stop.send(true).unwrap();
+    let (sent, slowest) = load.await.unwrap();
+    eprintln!("{sent} clicks, slowest answer {slowest:?}");
+    assert!(sent > 1_000, "only {sent} clicks");
+
+    assert!(
+        eventually(Duration::from_secs(60), || async {
+            db.count("SELECT count(*) FROM clicks").await == sent as i64
+        })
+        .await,
+        "clicks never all reached Postgres"
+    );
+    let report = server.shutdown().await.unwrap();
+    assert_eq!(
+        report.waited, 0,
+        "a handler waited for the writer: {report:?}"
+    );
+    assert!(report.spilled > 0, "{report:?}");
+    assert_eq!(report.lost, 0);
+    assert_eq!(
+        db.count("SELECT count(DISTINCT transaction_id) FROM clicks")
+            .await,
+        sent as i64
+    );
+    assert!(!spill_file(&spill).exists(), "spill file left after replay");
+    db.drop_database().await;
+    let _ = std::fs::remove_dir_all(&spill);
+}

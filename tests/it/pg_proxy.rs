@@ -1,49 +1,72 @@
 //! A TCP proxy in front of Postgres that a test can cut (every connection
-//! closed, new ones closed on accept) and restore: a database outage without
-//! touching the database.
+//! closed, new ones closed on accept), hang (connections stay open but nothing
+//! is forwarded: a database that stopped answering) and restore: a database
+//! outage without touching the database.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+const UP: u8 = 0;
+const CUT: u8 = 1;
+const HUNG: u8 = 2;
+
 pub struct PgProxy {
     pub port: u16,
-    up: Arc<AtomicBool>,
-    /// Bumped on every cut: live connections watch it and drop both ends.
-    cuts: watch::Sender<u64>,
+    state: Arc<AtomicU8>,
+    /// Bumped on every change of state: connections watch it.
+    changes: watch::Sender<u64>,
 }
 
 impl PgProxy {
     pub async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let (cuts, _) = watch::channel(0u64);
-        let accepting_up = up.clone();
-        let cut_signal = cuts.clone();
+        let state = Arc::new(AtomicU8::new(UP));
+        let (changes, _) = watch::channel(0u64);
+        let accept_state = state.clone();
+        let signal = changes.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                if !accepting_up.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let mut cut = cut_signal.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let mut client = client;
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.changed() => {}
+                let mut changed = signal.subscribe();
+                match accept_state.load(Ordering::SeqCst) {
+                    CUT => drop(client),
+                    HUNG => {
+                        // Accepted, never answered, closed once the state changes.
+                        tokio::spawn(async move {
+                            let _held = client;
+                            let _ = changed.changed().await;
+                        });
                     }
-                });
+                    _ => {
+                        let state = accept_state.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut server) = TcpStream::connect(upstream).await else {
+                                return;
+                            };
+                            let mut client = client;
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                                _ = changed.changed() => {}
+                            }
+                            if state.load(Ordering::SeqCst) == HUNG {
+                                // Mid-conversation and silent until the state
+                                // changes again; then the connection is dead.
+                                let _ = changed.changed().await;
+                            }
+                        });
+                    }
+                }
             }
         });
-        Self { port, up, cuts }
+        Self {
+            port,
+            state,
+            changes,
+        }
     }
 
     /// `url` with its host and port replaced by the proxy's.
@@ -53,12 +76,21 @@ impl PgProxy {
         format!("{scheme_user}@127.0.0.1:{}/{path}", self.port)
     }
 
+    fn set(&self, state: u8) {
+        self.state.store(state, Ordering::SeqCst);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
     pub fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cuts.send_modify(|n| *n += 1);
+        self.set(CUT);
+    }
+
+    /// Postgres stops answering without closing anything.
+    pub fn hang(&self) {
+        self.set(HUNG);
     }
 
     pub fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+        self.set(UP);
     }
 }
