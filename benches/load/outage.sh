@@ -92,7 +92,14 @@ case "$MODE" in
 esac
 up_at=$(( $(date +%s) - t0 ))
 wait "$wrk_pid" || true
-curl -sf "$METRICS" > "$WORK/final-metrics" || true
+load_end=$(( $(date +%s) - t0 ))
+# Whatever the run left in the spill file drains now, without load.
+for _ in $(seq 1 600); do
+  curl -sf "$METRICS" > "$WORK/final-metrics" || true
+  [ "$(metric switchyard_spill_bytes "$WORK/final-metrics")" = 0 ] && break
+  sleep 1
+done
+idle_drained=$(( $(date +%s) - t0 ))
 hits=$(metric switchyard_hits_total "$WORK/final-metrics")
 spilled=$(metric switchyard_events_spilled_total "$WORK/final-metrics")
 kill -TERM "$sy"; wait "$sy" || true
@@ -108,7 +115,11 @@ awk -v d="$down_at" -v u="$up_at" '
   END { printf "during the outage: %d seconds, slowest second %d redirects, %d seconds without any, mean %.0f/s\n", n, min, zero, sum / (n ? n : 1);
         printf "spill file peak: %d bytes\n", peak }' "$WORK/samples.txt"
 drained=$(awk -v u="$up_at" '$1 > u && $3 == 0 { print $1; exit }' "$WORK/samples.txt")
-echo "spill drained ${drained:+$((drained - up_at))}${drained:-(not within the run)} s after Postgres returned"
+if [ -n "$drained" ]; then
+  echo "spill drained $((drained - up_at)) s after Postgres returned, under load"
+else
+  echo "spill not drained under load ($((load_end - up_at)) s of it after Postgres returned); drained $((idle_drained - load_end)) s after the load stopped"
+fi
 peak=$(awk '$3 > p { p = $3 } END { print p + 0 }' "$WORK/samples.txt")
 [ "${spilled:-0}" -gt 0 ] && echo "spill size: $(( peak * 1000000 / spilled / 1000000 )) MB per million events ($spilled events spilled)"
 grep -E "Latency|50%|90%|99%|requests in|Requests/sec|Non-2xx" "$WORK/wrk.txt" | sed 's/^/wrk: /'

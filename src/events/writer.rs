@@ -143,6 +143,7 @@ pub fn spawn_writer(
         breaker: Breaker::default(),
         flight: None,
         next_replay: Instant::now(),
+        replay_turn: false,
         report: WriterReport::default(),
     };
     let task = tokio::spawn(writer.run(rx));
@@ -160,6 +161,8 @@ struct Writer {
     flight: Option<Flight>,
     /// The replay pacing: no replayed chunk starts before this.
     next_replay: Instant,
+    /// Set when a live batch lands: the next turn is the replay's, if due.
+    replay_turn: bool,
     report: WriterReport,
 }
 
@@ -214,13 +217,18 @@ impl Writer {
             }
 
             let closing = closed_at.is_some();
+            let replay_allowed =
+                closed_at.is_none_or(|closed| closed.elapsed() < self.settings.shutdown_deadline);
+            // Under load a live batch is always due: without turns, a backlog
+            // would never drain. The pacing keeps the replay to its share.
+            if self.replay_turn && replay_allowed && self.replay_due() {
+                self.launch_replay().await;
+            }
             let due = ticked || self.pending.len() >= self.settings.batch_size || closing;
             if due {
                 self.flush_pending().await;
             }
-            let replay_allowed =
-                closed_at.is_none_or(|closed| closed.elapsed() < self.settings.shutdown_deadline);
-            if replay_allowed && self.replay_due() {
+            if replay_allowed && self.replay_due() && self.pending.is_empty() {
                 self.launch_replay().await;
             }
             if self.breaker.probe_due() {
@@ -324,6 +332,7 @@ impl Writer {
             result,
         } = landed;
         let count = events.len() as u64;
+        self.replay_turn = matches!(what, Cargo::Live);
         match result {
             Ok(delivered) => {
                 metrics::histogram!("switchyard_event_batch_duration_seconds")
@@ -399,10 +408,7 @@ impl Writer {
     }
 
     fn replay_due(&self) -> bool {
-        self.flight.is_none()
-            && self.replay_possible()
-            && self.pending.len() < self.settings.batch_size
-            && Instant::now() >= self.next_replay
+        self.flight.is_none() && self.replay_possible() && Instant::now() >= self.next_replay
     }
 
     async fn launch_replay(&mut self) {
