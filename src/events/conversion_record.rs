@@ -28,9 +28,13 @@ impl ConversionStatus {
 /// What the click told us about the conversion; all `None` for an unknown click.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attribution {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advertiser_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smart_link_id: Option<i64>,
 }
 
@@ -44,12 +48,15 @@ pub struct ConversionRecord {
     pub transaction_id: TransactionId,
     pub status: ConversionStatus,
     /// `None` exactly when approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_reason: Option<String>,
     #[serde(flatten)]
     pub attribution: Attribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Micros>,
     pub payout: Micros,
     pub revenue: Micros,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
     pub adv: [Option<String>; 5],
 }
@@ -63,9 +70,11 @@ pub struct ConversionEventRecord {
     pub transaction_id: TransactionId,
     pub adv_event_id: String,
     pub status: ConversionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_reason: Option<String>,
     #[serde(flatten)]
     pub attribution: Attribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<Micros>,
     pub payout: Micros,
     pub revenue: Micros,
@@ -82,7 +91,9 @@ pub struct PostbackAttemptRecord {
     pub attempt: u32,
     pub attempted_at: DateTime<Utc>,
     pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 

@@ -32,20 +32,31 @@ pub struct HitRecord {
     pub redirected: bool,
     /// Borrowed from the rule table on the hot path, owned when read back from
     /// the spill file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discard_rule: Option<Cow<'static, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discard_detail: Option<Cow<'static, str>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_offer_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advertiser_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smart_link_id: Option<i64>,
     pub subs: [Option<String>; 5],
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idfa: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gaid: Option<String>,
     pub ip: IpAddr,
     #[serde(with = "super::serde_ids::shared_str")]
     pub user_agent: Arc<str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     pub is_unique: bool,
 }

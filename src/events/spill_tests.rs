@@ -146,3 +146,12 @@ async fn eventually(check: impl Fn() -> bool) -> bool {
     }
     false
 }
+
+#[test]
+fn lines_written_before_nulls_were_left_out_still_read() {
+    let old = r#"{"event":"hit","kind":"click","transaction_id":"0123456789abcdef0123456789abcdef","created_at":"2026-11-21T05:48:43Z","redirected":true,"discard_rule":null,"discard_detail":null,"requested_offer_id":1,"offer_id":1,"advertiser_id":1,"partner_id":1,"smart_link_id":null,"subs":["a",null,null,null,null],"source_id":null,"idfa":null,"gaid":null,"ip":"127.0.0.1","user_agent":"ua","country":null,"is_unique":true}"#;
+    let event: Event = serde_json::from_str(old).unwrap();
+    let new = serde_json::to_string(&event).unwrap();
+    assert!(new.len() < old.len() - 100, "{new}");
+    assert_eq!(serde_json::from_str::<Event>(&new).unwrap(), event);
+}
