@@ -114,11 +114,12 @@ awk -v d="$down_at" -v u="$up_at" '
   $3 > peak { peak = $3 }
   END { printf "during the outage: %d seconds, slowest second %d redirects, %d seconds without any, mean %.0f/s\n", n, min, zero, sum / (n ? n : 1);
         printf "spill file peak: %d bytes\n", peak }' "$WORK/samples.txt"
-drained=$(awk -v u="$up_at" '$1 > u && $3 == 0 { print $1; exit }' "$WORK/samples.txt")
+drained=$(awk -v u="$up_at" -v e="$load_end" '$1 > u && $1 <= e && $3 == 0 { print $1; exit }' "$WORK/samples.txt")
 if [ -n "$drained" ]; then
   echo "spill drained $((drained - up_at)) s after Postgres returned, under load"
 else
-  echo "spill not drained under load ($((load_end - up_at)) s of it after Postgres returned); drained $((idle_drained - load_end)) s after the load stopped"
+  left=$(awk -v e="$load_end" '$1 <= e { b = $3 } END { print b + 0 }' "$WORK/samples.txt")
+  echo "spill not drained in the $((load_end - up_at)) s of load after Postgres returned ($left bytes left); the rest drained in $((idle_drained - load_end)) s without load"
 fi
 peak=$(awk '$3 > p { p = $3 } END { print p + 0 }' "$WORK/samples.txt")
 [ "${spilled:-0}" -gt 0 ] && echo "spill size: $(( peak * 1000000 / spilled / 1000000 )) MB per million events ($spilled events spilled)"

@@ -366,8 +366,15 @@ impl Writer {
     }
 
     async fn replay_consumed(&mut self, replayed: Replayed, took: Duration) {
+        // The pause leaves the sink to live traffic; with none waiting, the
+        // backlog drains at full speed.
         let share = self.settings.replay_share.clamp(0.01, 1.0);
-        self.next_replay = Instant::now() + took.mul_f64((1.0 - share) / share);
+        let pause = if self.pending.is_empty() {
+            Duration::ZERO
+        } else {
+            took.mul_f64((1.0 - share) / share)
+        };
+        self.next_replay = Instant::now() + pause;
         let Some(spill) = self.spill.as_mut() else {
             return;
         };
