@@ -73,7 +73,8 @@ for i in range(N):
     roll = rng.random()
     headers = {}
     if rng.random() < 0.3:
-        agent = value(1024)
+        # http.client refuses line breaks in a header; hyper would too.
+        agent = value(1024).replace("\r", "").replace("\n", "").replace("\x00", "")
         try:
             agent.encode("latin-1")
             headers["User-Agent"] = agent
