@@ -70,3 +70,62 @@ pub fn optimize(
     };
     (window, run)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    use super::*;
+    use crate::catalog::{Catalog, Origin, file};
+    use crate::kpi::memory::HourlyFigures;
+
+    const LINK: &str = "
+advertisers: [{ id: 1, name: A }]
+offers:
+  - { id: 1, advertiser_id: 1, name: A, offer_url: 'https://a.example/' }
+  - { id: 2, advertiser_id: 1, name: B, offer_url: 'https://b.example/' }
+  - { id: 3, advertiser_id: 1, name: C, offer_url: 'https://c.example/' }
+smart_links:
+  - { id: 1, name: L, mechanism: kpi, kpi_min_clicks: 10, kpi_lookback_hours: 12,
+      optimization_reset_at: '2024-01-01T06:00:00Z' }
+smart_link_offers:
+  - { smart_link_id: 1, offer_id: 1 }
+  - { smart_link_id: 1, offer_id: 2 }
+  - { smart_link_id: 1, offer_id: 3, is_catch_all: true }
+";
+
+    fn figures(clicks: u64, conversions: u64) -> Figures {
+        Figures {
+            clicks,
+            unique_clicks: clicks,
+            conversions,
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn a_run_reads_only_the_window_after_the_reset_and_ranks_regular_offers() {
+        let catalog = Catalog::build(file::parse(LINK, "test").unwrap(), Origin::Test, 1).unwrap();
+        let link = catalog.smart_link(1).unwrap();
+        let t = |h: u32| Utc.with_ymd_and_hms(2024, 1, 1, h, 0, 0).unwrap();
+        let mut store = HourlyFigures::default();
+        // Before the reset offer 1 looked great; after it, offer 2 does.
+        store.add(1, t(5), 1, &figures(100, 50));
+        store.add(1, t(7), 1, &figures(10, 1));
+        store.add(1, t(8), 2, &figures(10, 5));
+        store.add(1, t(8), 3, &figures(500, 400));
+        let (window, run) = optimize(
+            link,
+            &store,
+            t(12),
+            &ExploreParams::default(),
+            &mut SmallRng::seed_from_u64(1),
+        );
+        assert_eq!(window.start, t(6), "the reset is later than 12 h ago");
+        assert_eq!(run.clicks, 20, "the Catch All's clicks are not the link's offers'");
+        assert!(run.threshold_met);
+        assert_eq!(run.ranking, vec![2, 1]);
+    }
+}

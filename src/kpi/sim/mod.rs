@@ -142,3 +142,78 @@ pub fn table(market: &Market, seeds: u64, reports: &[StrategyReport]) -> String 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Offer 2 converts five times as often: after the 1,000-click threshold
+    /// (two hours of even spread) ranking sends every click to it.
+    const ONE_BEST: &str = "
+name: one strictly best
+hours: 48
+clicks_per_hour: 500
+link: { metric: rpc, threshold: 1000, frequency_hours: 1, lookback_hours: 24 }
+offers:
+  - { id: 1, conversion_rate: 0.02, payout: 1, revenue: 2 }
+  - { id: 2, conversion_rate: 0.10, payout: 1, revenue: 2 }
+";
+
+    #[test]
+    fn ranking_captures_nearly_all_of_the_oracle_when_one_offer_is_strictly_best() {
+        let market = Market::parse(ONE_BEST, "test").unwrap();
+        let reports = simulate(
+            &market,
+            &[KpiStrategy::Rank, KpiStrategy::Explore],
+            3,
+            &ExploreParams::default(),
+            1,
+        )
+        .unwrap();
+        // Even spread for 2 of 48 hours costs 2/48 * (1 - 0.6) = 1.7%.
+        let expected = 1.0 - 2.0 / 48.0 * 0.4;
+        for share in &reports[0].shares {
+            assert!((share - expected).abs() < 0.002, "rank: {share} vs {expected}");
+        }
+        assert_eq!(reports[0].lost_clicks, 0);
+        assert!(reports[1].worst() > 0.95, "explore: {:?}", reports[1].shares);
+    }
+
+    #[test]
+    fn an_episode_is_reproducible() {
+        let market = Market::parse(ONE_BEST, "test").unwrap();
+        let run = || {
+            simulate(&market, &[KpiStrategy::Explore], 2, &ExploreParams::default(), 2)
+                .unwrap()
+                .remove(0)
+                .shares
+        };
+        assert_eq!(run(), run());
+    }
+
+    #[test]
+    fn the_shipped_markets_parse() {
+        for (name, text) in [
+            ("close", include_str!("../../../examples/markets/close.yaml")),
+            ("close-drop", include_str!("../../../examples/markets/close-drop.yaml")),
+            ("winner", include_str!("../../../examples/markets/winner.yaml")),
+            ("winner-drift", include_str!("../../../examples/markets/winner-drift.yaml")),
+        ] {
+            let market = Market::parse(text, name).unwrap();
+            assert_eq!((market.hours, market.clicks_per_hour), (168, 500), "{name}");
+            assert_eq!(market.link.threshold, 1_000, "{name}");
+        }
+    }
+
+    #[test]
+    fn drift_multiplies_from_its_hour() {
+        let market = Market::parse(
+            &format!("{ONE_BEST}drift: [{{ hour: 10, offer: 2, factor: 0.5 }}, {{ hour: 20, offer: 2, factor: 0.5 }}]"),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(market.rates_at(9), vec![0.02, 0.10]);
+        assert_eq!(market.rates_at(10), vec![0.02, 0.05]);
+        assert_eq!(market.rates_at(20), vec![0.02, 0.025]);
+    }
+}
