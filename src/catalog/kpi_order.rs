@@ -49,7 +49,9 @@ fn weights(link: &SmartLink, run: &SmartLinkKpiRunRow, shares: &[f64]) -> Vec<u3
     let to_weight = |share: f64| {
         if share.is_finite() && share > 0.0 {
             // At least 1: a positive share must keep the offer drawable.
-            (share * SHARE_SCALE).round().clamp(1.0, f64::from(u32::MAX)) as u32
+            (share * SHARE_SCALE)
+                .round()
+                .clamp(1.0, f64::from(u32::MAX)) as u32
         } else {
             0
         }

@@ -237,7 +237,12 @@ mod tests {
 
     /// Offer 2 clearly best; offer 4 has no clicks at all.
     fn window() -> [(i64, Figures); 4] {
-        [(1, f(900, 18)), (2, f(900, 45)), (3, f(200, 3)), (4, f(0, 0))]
+        [
+            (1, f(900, 18)),
+            (2, f(900, 45)),
+            (3, f(200, 3)),
+            (4, f(0, 0)),
+        ]
     }
 
     #[test]

@@ -50,8 +50,14 @@ mod tests {
             let mean = draws.iter().sum::<f64>() / f64::from(n);
             let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / f64::from(n);
             let (m, v) = (shape / rate, shape / (rate * rate));
-            assert!((mean - m).abs() < 0.03 * m, "{shape}/{rate}: mean {mean} vs {m}");
-            assert!((var - v).abs() < 0.08 * v, "{shape}/{rate}: var {var} vs {v}");
+            assert!(
+                (mean - m).abs() < 0.03 * m,
+                "{shape}/{rate}: mean {mean} vs {m}"
+            );
+            assert!(
+                (var - v).abs() < 0.08 * v,
+                "{shape}/{rate}: var {var} vs {v}"
+            );
         }
     }
 }

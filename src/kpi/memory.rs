@@ -42,7 +42,12 @@ impl FiguresSource for HourlyFigures {
         let Some(hours) = self.links.get(&link) else {
             return Vec::new();
         };
-        let first = hour_of(from) + if from.timestamp() % HOUR == 0 { 0 } else { HOUR };
+        let first = hour_of(from)
+            + if from.timestamp() % HOUR == 0 {
+                0
+            } else {
+                HOUR
+            };
         let mut sums: BTreeMap<i64, Figures> = BTreeMap::new();
         for offers in hours.range(first..to.timestamp()).map(|(_, o)| o) {
             for (&offer, figures) in offers {

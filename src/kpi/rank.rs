@@ -175,7 +175,11 @@ mod tests {
         assert!(!run.threshold_met, "999 clicks < 1,000");
         assert!(run.ranking.is_empty());
         assert!(run.offers.iter().all(|o| o.rank.is_none()));
-        assert_eq!(run.offers[1].value, Some(50.0 / 599.0), "figures still kept");
+        assert_eq!(
+            run.offers[1].value,
+            Some(50.0 / 599.0),
+            "figures still kept"
+        );
     }
 
     #[test]
@@ -194,14 +198,28 @@ mod tests {
         // CVR 1%, 4%, 6.5%, 10% with a goal of 5%: 1, 1.5, 4 and 5 points away.
         let run = rank(
             &settings(KpiMetric::Cvr, 0, Some(0.05)),
-            &[(1, f(100, 1)), (2, f(100, 4)), (3, f(200, 13)), (4, f(100, 10))],
+            &[
+                (1, f(100, 1)),
+                (2, f(100, 4)),
+                (3, f(200, 13)),
+                (4, f(100, 10)),
+            ],
         );
         assert_eq!(run.ranking, vec![2, 3, 1, 4]);
         let plain = rank(
             &settings(KpiMetric::Cvr, 0, None),
-            &[(1, f(100, 1)), (2, f(100, 4)), (3, f(200, 13)), (4, f(100, 10))],
+            &[
+                (1, f(100, 1)),
+                (2, f(100, 4)),
+                (3, f(200, 13)),
+                (4, f(100, 10)),
+            ],
         );
-        assert_eq!(plain.ranking, vec![4, 3, 2, 1], "without the goal: highest first");
+        assert_eq!(
+            plain.ranking,
+            vec![4, 3, 2, 1],
+            "without the goal: highest first"
+        );
     }
 
     #[test]

@@ -124,7 +124,10 @@ smart_link_offers:
             &mut SmallRng::seed_from_u64(1),
         );
         assert_eq!(window.start, t(6), "the reset is later than 12 h ago");
-        assert_eq!(run.clicks, 20, "the Catch All's clicks are not the link's offers'");
+        assert_eq!(
+            run.clicks, 20,
+            "the Catch All's clicks are not the link's offers'"
+        );
         assert!(run.threshold_met);
         assert_eq!(run.ranking, vec![2, 1]);
     }

@@ -74,7 +74,10 @@ pub async fn episode(
     let tracking = TrackingParams::parse(&params_query, false)
         .map_err(|e| EpisodeError::Visit(format!("{e:?}")))?;
     let visit = Visit::bare(tracking, IpAddr::from([192, 0, 2, 1]), "simulator");
-    let start: DateTime<Utc> = Utc.timestamp_opt(1_704_067_200, 0).single().unwrap_or_default();
+    let start: DateTime<Utc> = Utc
+        .timestamp_opt(1_704_067_200, 0)
+        .single()
+        .unwrap_or_default();
     let mut store = HourlyFigures::default();
     let mut route_rng = rng(seed, 1);
     let mut world_rng = rng(seed, 2);
@@ -89,7 +92,13 @@ pub async fn episode(
         if hour > 0 && hour % market.link.frequency_hours == 0 {
             let link = catalog.smart_link(LINK_ID).ok_or(EpisodeError::NoLink)?;
             let (window, run) = optimize(link, &store, hour_start, params, &mut optimizer_rng);
-            let row = record(LINK_ID, hour_start, window, &run, previous_ranking.as_deref());
+            let row = record(
+                LINK_ID,
+                hour_start,
+                window,
+                &run,
+                previous_ranking.as_deref(),
+            );
             previous_ranking = Some(row.ranking.clone());
             source.smart_link_kpi_runs = vec![row.as_row()];
             version += 1;
@@ -133,8 +142,16 @@ pub async fn episode(
                 unique_clicks: 1,
                 conversions: u64::from(converted),
                 events: u64::from(converted),
-                payout: if converted { offer.payout } else { Micros::ZERO },
-                revenue: if converted { offer.revenue } else { Micros::ZERO },
+                payout: if converted {
+                    offer.payout
+                } else {
+                    Micros::ZERO
+                },
+                revenue: if converted {
+                    offer.revenue
+                } else {
+                    Micros::ZERO
+                },
             });
         }
         for (offer, figures) in market.offers.iter().zip(&hour_figures) {

@@ -87,10 +87,11 @@ pub enum MarketError {
 
 impl Market {
     pub fn parse(text: &str, path: &str) -> Result<Self, MarketError> {
-        let market: Market = serde_yaml_ng::from_str(text).map_err(|source| MarketError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let market: Market =
+            serde_yaml_ng::from_str(text).map_err(|source| MarketError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
         market.validate()?;
         Ok(market)
     }

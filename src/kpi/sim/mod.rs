@@ -81,8 +81,7 @@ fn run_seeds(
                         .map_err(|e| EpisodeError::Visit(format!("runtime: {e}")))?;
                     let mut out = Vec::new();
                     for seed in (worker..seeds).step_by(threads as usize) {
-                        let captured =
-                            runtime.block_on(episode(market, strategy, seed, params))?;
+                        let captured = runtime.block_on(episode(market, strategy, seed, params))?;
                         out.push((seed, captured));
                     }
                     Ok(out)
@@ -173,20 +172,33 @@ offers:
         // Even spread for 2 of 48 hours costs 2/48 * (1 - 0.6) = 1.7%.
         let expected = 1.0 - 2.0 / 48.0 * 0.4;
         for share in &reports[0].shares {
-            assert!((share - expected).abs() < 0.002, "rank: {share} vs {expected}");
+            assert!(
+                (share - expected).abs() < 0.002,
+                "rank: {share} vs {expected}"
+            );
         }
         assert_eq!(reports[0].lost_clicks, 0);
-        assert!(reports[1].worst() > 0.95, "explore: {:?}", reports[1].shares);
+        assert!(
+            reports[1].worst() > 0.95,
+            "explore: {:?}",
+            reports[1].shares
+        );
     }
 
     #[test]
     fn an_episode_is_reproducible() {
         let market = Market::parse(ONE_BEST, "test").unwrap();
         let run = || {
-            simulate(&market, &[KpiStrategy::Explore], 2, &ExploreParams::default(), 2)
-                .unwrap()
-                .remove(0)
-                .shares
+            simulate(
+                &market,
+                &[KpiStrategy::Explore],
+                2,
+                &ExploreParams::default(),
+                2,
+            )
+            .unwrap()
+            .remove(0)
+            .shares
         };
         assert_eq!(run(), run());
     }
@@ -194,10 +206,22 @@ offers:
     #[test]
     fn the_shipped_markets_parse() {
         for (name, text) in [
-            ("close", include_str!("../../../examples/markets/close.yaml")),
-            ("close-drop", include_str!("../../../examples/markets/close-drop.yaml")),
-            ("winner", include_str!("../../../examples/markets/winner.yaml")),
-            ("winner-drift", include_str!("../../../examples/markets/winner-drift.yaml")),
+            (
+                "close",
+                include_str!("../../../examples/markets/close.yaml"),
+            ),
+            (
+                "close-drop",
+                include_str!("../../../examples/markets/close-drop.yaml"),
+            ),
+            (
+                "winner",
+                include_str!("../../../examples/markets/winner.yaml"),
+            ),
+            (
+                "winner-drift",
+                include_str!("../../../examples/markets/winner-drift.yaml"),
+            ),
         ] {
             let market = Market::parse(text, name).unwrap();
             assert_eq!((market.hours, market.clicks_per_hour), (168, 500), "{name}");

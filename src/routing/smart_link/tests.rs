@@ -353,13 +353,16 @@ fn ranked(run: &str) -> Catalog {
     catalog(&format!("{yaml}smart_link_kpi_runs: [{run}]\n"))
 }
 
+/// An offer tried and how it was reached.
+type Tried = (i64, &'static str);
+
 const RANKED_RUN: &str =
     "{ smart_link_id: 20, ran_at: '2024-01-02T00:00:00Z', threshold_met: true, ranking: [2, 1] }";
 
 #[test]
 fn a_ranked_link_falls_through_fail_offers_and_down_the_ranking_to_the_catch_all() {
     let catalog = ranked(RANKED_RUN);
-    let cases: [(&str, &[(i64, &str)], Option<i64>); 5] = [
+    let cases: [(&str, &[Tried], Option<i64>); 5] = [
         ("", &[(2, "candidate")], Some(2)),
         ("_2_", &[(2, "candidate"), (4, "fail_offer")], Some(4)),
         (
