@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`, `explain`.
+//! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`, `explain`,
+//! `kpi simulate`.
 
 use std::path::PathBuf;
 
@@ -38,6 +39,18 @@ enum Command {
     /// Print the decision trace of a hit (/c or /sl/{id} URL) as JSON, without
     /// recording it or consuming counters.
     Explain(Box<crate::explain::ExplainArgs>),
+    /// KPI optimization of smart links.
+    Kpi {
+        #[command(subcommand)]
+        command: KpiCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KpiCommand {
+    /// Drive the real routing and optimizer through a simulated market and
+    /// print each strategy's revenue as a share of an oracle's.
+    Simulate(Box<crate::kpi::sim::command::SimulateArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +79,9 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::CheckCatalog { file }) => check_catalog(&file),
         Some(Command::Visit(args)) => runtime()?.block_on(visit(*args)),
         Some(Command::Explain(args)) => runtime()?.block_on(crate::explain::run(*args)),
+        Some(Command::Kpi {
+            command: KpiCommand::Simulate(args),
+        }) => crate::kpi::sim::command::run(*args),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod counters;
 pub mod events;
 pub mod explain;
 pub mod http;
+pub mod kpi;
 pub mod observability;
 pub mod postbacks;
 pub mod routing;

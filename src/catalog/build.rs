@@ -13,6 +13,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::model::*;
 use super::source::{CatalogSource, RetargetingFingerprint, Status};
 use super::url_template::{UrlTemplate, UrlTemplateError};
+use crate::kpi::KpiSettings;
 use crate::rules::retargeting::RetargetingList;
 use crate::rules::settings::RuleTable;
 use crate::rules::traffic_control::TrafficControl;
@@ -370,10 +371,21 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
             tracking_domain,
             mechanism: row.mechanism,
             partner_visible: row.partner_visible,
-            kpi_metric: row.kpi_metric,
-            kpi_min_clicks: row.kpi_min_clicks,
+            kpi: KpiSettings {
+                metric: row.kpi_metric,
+                goal: row.kpi_goal,
+                min_clicks: u64::try_from(row.kpi_min_clicks).unwrap_or(0),
+                frequency_hours: u32::try_from(row.kpi_frequency_hours).unwrap_or(6),
+                lookback_hours: row
+                    .kpi_lookback_hours
+                    .and_then(|h| u32::try_from(h).ok())
+                    .unwrap_or(24),
+                strategy: row.kpi_strategy,
+            },
+            optimization_reset_at: row.optimization_reset_at,
             offers: Vec::new(),
             catch_all: None,
+            kpi_order: None,
         };
         if out.smart_links.insert(row.id, link).is_some() {
             problems.push(CatalogProblem::DuplicateId {
@@ -434,6 +446,13 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     }
     for link in out.smart_links.values_mut() {
         link.offers.sort_by_key(|o| (o.priority, o.offer_id));
+    }
+    // Runs are the optimizer's output, not admin input: one naming a deleted
+    // link or offer must never reject the snapshot, so it is resolved leniently.
+    for run in &source.smart_link_kpi_runs {
+        if let Some(link) = out.smart_links.get_mut(&run.smart_link_id) {
+            link.kpi_order = super::kpi_order::resolve(link, run);
+        }
     }
 
     for row in source.traffic_targeting.iter().filter(|r| r.active) {

@@ -7,6 +7,7 @@
 
 mod build;
 pub mod file;
+mod kpi_order;
 pub mod model;
 pub mod money;
 pub mod postgres;

@@ -8,11 +8,12 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::money::Micros;
 use super::source::{
-    ApprovalStatus, CapMetric, CapPeriod, DuplicateAction, DuplicateIdentifier, KpiMetric,
-    PayoutModel, RedirectMechanism, Status,
+    ApprovalStatus, CapMetric, CapPeriod, DuplicateAction, DuplicateIdentifier, PayoutModel,
+    RedirectMechanism, Status,
 };
 use super::url_template::UrlTemplate;
 use crate::counters::{CounterKey, cap_key};
+use crate::kpi::KpiSettings;
 use crate::rules::retargeting::RetargetingList;
 use crate::rules::settings::EffectiveRules;
 use crate::targeting::CompiledTargeting;
@@ -135,11 +136,25 @@ pub struct SmartLink {
     pub tracking_domain: Option<String>,
     pub mechanism: RedirectMechanism,
     pub partner_visible: bool,
-    pub kpi_metric: KpiMetric,
-    pub kpi_min_clicks: i32,
+    pub kpi: KpiSettings,
+    /// KPI runs before this instant are not used; `None`: never reset.
+    pub optimization_reset_at: Option<DateTime<Utc>>,
     /// Regular offers, sorted by priority (lowest number first) then offer id.
     pub offers: Vec<SmartLinkOffer>,
     pub catch_all: Option<SmartLinkOffer>,
+    /// How the latest KPI run orders `offers`; `None` (no run, threshold not
+    /// met, or reset since): traffic is spread evenly. Read only for `kpi` links.
+    pub kpi_order: Option<KpiOrder>,
+}
+
+/// The latest KPI run, resolved against the link's offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KpiOrder {
+    /// Indices into `SmartLink::offers`, best first; every offer appears once.
+    Ranked(Vec<usize>),
+    /// A weight for each entry of `SmartLink::offers` (same index), drawn
+    /// without replacement like the weight mechanism.
+    Shares(Vec<u32>),
 }
 
 /// Traffic Targeting applied to a partner through one of its tags.

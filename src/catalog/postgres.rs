@@ -88,7 +88,8 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
             .await?;
     let smart_links = sqlx::query_as::<_, SmartLinkRow>(
         "SELECT id, name, status, tracking_domain_id, mechanism, partner_visible, kpi_metric,
-                kpi_min_clicks, kpi_lookback_hours
+                kpi_min_clicks, kpi_lookback_hours, kpi_goal::float8 AS kpi_goal,
+                kpi_frequency_hours, kpi_strategy, optimization_reset_at
          FROM smart_links",
     )
     .fetch_all(&mut *tx)
@@ -96,6 +97,18 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
     let smart_link_offers = sqlx::query_as::<_, SmartLinkOfferRow>(
         "SELECT smart_link_id, offer_id, offer_url_id, priority, weight, is_catch_all, targeting
          FROM smart_link_offers",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    // Only the latest run counts, and only if the link was not reset after it:
+    // a reset throws away what the optimizer learned.
+    let smart_link_kpi_runs = sqlx::query_as::<_, SmartLinkKpiRunRow>(
+        "SELECT DISTINCT ON (r.smart_link_id)
+                r.smart_link_id, r.ran_at, r.strategy, r.threshold_met, r.ranking, r.shares
+         FROM smart_link_kpi_runs r
+         JOIN smart_links l ON l.id = r.smart_link_id
+         WHERE r.ran_at >= l.optimization_reset_at
+         ORDER BY r.smart_link_id, r.ran_at DESC, r.id DESC",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -129,6 +142,7 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
         tracking_domains,
         smart_links,
         smart_link_offers,
+        smart_link_kpi_runs,
         optimization_rules,
         traffic_control,
         traffic_targeting,

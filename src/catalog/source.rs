@@ -85,6 +85,18 @@ pub enum KpiMetric {
     Revenue,
 }
 
+/// How a KPI link turns its optimizer's run into traffic (docs/KPI.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "kpi_strategy", rename_all = "snake_case")]
+pub enum KpiStrategy {
+    /// Everflow's behaviour: the top-ranked eligible offer takes the click.
+    #[default]
+    Rank,
+    /// A weighted draw by the run's traffic shares, every offer above a floor.
+    Explore,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
 #[sqlx(type_name = "rule_scope", rename_all = "snake_case")]
@@ -125,6 +137,9 @@ fn thirty_days() -> i32 {
 fn one() -> i32 {
     1
 }
+fn six() -> i32 {
+    6
+}
 fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
@@ -145,6 +160,9 @@ pub struct CatalogSource {
     pub tracking_domains: Vec<TrackingDomainRow>,
     pub smart_links: Vec<SmartLinkRow>,
     pub smart_link_offers: Vec<SmartLinkOfferRow>,
+    /// The latest KPI run of each link (not a catalog table: the optimizer's
+    /// output, carried in the snapshot so routing can read it without I/O).
+    pub smart_link_kpi_runs: Vec<SmartLinkKpiRunRow>,
     pub optimization_rules: Vec<RuleRow>,
     pub traffic_control: Vec<TrafficControlRow>,
     pub traffic_targeting: Vec<TrafficTargetingRow>,
@@ -323,6 +341,32 @@ pub struct SmartLinkRow {
     pub kpi_min_clicks: i32,
     #[serde(default)]
     pub kpi_lookback_hours: Option<i32>,
+    #[serde(default)]
+    pub kpi_goal: Option<f64>,
+    #[serde(default = "six")]
+    pub kpi_frequency_hours: i32,
+    #[serde(default)]
+    pub kpi_strategy: KpiStrategy,
+    /// KPI runs before this instant are not used; `None` (catalog files): never reset.
+    #[serde(default)]
+    pub optimization_reset_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What routing needs of a KPI run: the columns of `smart_link_kpi_runs` that
+/// decide where traffic goes.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(deny_unknown_fields)]
+pub struct SmartLinkKpiRunRow {
+    pub smart_link_id: i64,
+    pub ran_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub strategy: KpiStrategy,
+    pub threshold_met: bool,
+    /// Offer ids, best first.
+    pub ranking: Vec<i64>,
+    /// `shares[i]` is the traffic share of `ranking[i]`; explore runs only.
+    #[serde(default)]
+    pub shares: Option<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]

@@ -1,7 +1,8 @@
 //! Decides a smart link hit (`/sl/{id}`): which of the link's offers takes it.
 //!
 //! The walk follows seed 000's fail-traffic diagram: candidates in the link's
-//! order (priority, or a weighted draw); a candidate that fails sends the hit
+//! order (priority, a weighted draw, or a KPI link's latest run: its ranking,
+//! or a draw by its traffic shares); a candidate that fails sends the hit
 //! to its own fail offer (one hop, approval required) before the next
 //! candidate; after the last one comes the Catch All and then the Catch All's
 //! fail offer, both open to partners without approval; nothing left: the hit
@@ -16,7 +17,7 @@
 use rand::Rng;
 
 use crate::catalog::source::RedirectMechanism;
-use crate::catalog::{Offer, Partner, SmartLink, SmartLinkOffer, Status};
+use crate::catalog::{KpiOrder, Offer, Partner, SmartLink, SmartLinkOffer, Status};
 use crate::rules::RuleCode;
 use crate::rules::status::Approval;
 
@@ -89,6 +90,8 @@ pub async fn decide_smart_link(
 enum Order {
     Sequential(usize),
     Weighted(WeightedDraw),
+    /// The position reached in the link's KPI ranking.
+    Ranked(usize),
 }
 
 impl Order {
@@ -98,11 +101,15 @@ impl Order {
             RedirectMechanism::Weight => {
                 Order::Weighted(WeightedDraw::new(link.offers.iter().map(|o| o.weight)))
             }
-            // Until the optimizer ranks the offers, KPI links spread traffic
-            // evenly, as the seed prescribes below the data threshold.
-            RedirectMechanism::Kpi => {
-                Order::Weighted(WeightedDraw::new(link.offers.iter().map(|_| 1)))
-            }
+            RedirectMechanism::Kpi => match &link.kpi_order {
+                Some(KpiOrder::Ranked(_)) => Order::Ranked(0),
+                Some(KpiOrder::Shares(weights)) => {
+                    Order::Weighted(WeightedDraw::new(weights.iter().copied()))
+                }
+                // No run yet, threshold not met, or reset since: the seed
+                // spreads traffic evenly.
+                None => Order::Weighted(WeightedDraw::new(link.offers.iter().map(|_| 1))),
+            },
         }
     }
 
@@ -113,6 +120,13 @@ impl Order {
                 *next - 1
             }
             Order::Weighted(draw) => draw.draw(rng)?,
+            Order::Ranked(next) => {
+                *next += 1;
+                match &link.kpi_order {
+                    Some(KpiOrder::Ranked(order)) => *order.get(*next - 1)?,
+                    _ => return None,
+                }
+            }
         };
         link.offers.get(index)
     }

@@ -12,6 +12,7 @@ mod clicks_postgres;
 mod column_limits;
 mod conversions_postgres;
 mod counters_redis;
+mod kpi_postgres;
 mod outage_postgres;
 mod partner_postbacks_postgres;
 mod retargeting_postgres;

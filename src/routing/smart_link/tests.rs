@@ -338,3 +338,105 @@ fn the_chi_square_check_can_fail() {
     // Guards the two tests above against a statistic that always passes.
     assert!(chi_square(&[5_000, 5_000, 0], &[0.5, 0.25, 0.25]) > 13.82);
 }
+
+/// The diagram's offers behind a KPI link whose latest run ranks B above A.
+fn ranked(run: &str) -> Catalog {
+    let yaml = DIAGRAM
+        .replace(
+            "  - { id: 14, name: Landing }",
+            "  - { id: 14, name: Landing }\n  - { id: 20, name: Ranked, mechanism: kpi, optimization_reset_at: '2024-01-01T00:00:00Z' }",
+        )
+        .replace(
+            "smart_link_offers:\n",
+            "smart_link_offers:\n  - { smart_link_id: 20, offer_id: 1 }\n  - { smart_link_id: 20, offer_id: 2 }\n  - { smart_link_id: 20, offer_id: 5, is_catch_all: true }\n",
+        );
+    catalog(&format!("{yaml}smart_link_kpi_runs: [{run}]\n"))
+}
+
+/// An offer tried and how it was reached.
+type Tried = (i64, &'static str);
+
+const RANKED_RUN: &str =
+    "{ smart_link_id: 20, ran_at: '2024-01-02T00:00:00Z', threshold_met: true, ranking: [2, 1] }";
+
+#[test]
+fn a_ranked_link_falls_through_fail_offers_and_down_the_ranking_to_the_catch_all() {
+    let catalog = ranked(RANKED_RUN);
+    let cases: [(&str, &[Tried], Option<i64>); 5] = [
+        ("", &[(2, "candidate")], Some(2)),
+        ("_2_", &[(2, "candidate"), (4, "fail_offer")], Some(4)),
+        (
+            "_2_4_",
+            &[(2, "candidate"), (4, "fail_offer"), (1, "candidate")],
+            Some(1),
+        ),
+        (
+            "_2_4_1_3_",
+            &[
+                (2, "candidate"),
+                (4, "fail_offer"),
+                (1, "candidate"),
+                (3, "fail_offer"),
+                (5, "catch_all"),
+            ],
+            Some(5),
+        ),
+        (
+            "_2_4_1_3_5_",
+            &[
+                (2, "candidate"),
+                (4, "fail_offer"),
+                (1, "candidate"),
+                (3, "fail_offer"),
+                (5, "catch_all"),
+                (6, "catch_all_fail_offer"),
+            ],
+            Some(6),
+        ),
+    ];
+    for (sub1, tried, offer) in cases {
+        // Several seeds: a ranked link must not depend on the rng at all.
+        for seed in 0..16 {
+            let hit = hit_on(
+                &catalog,
+                &CounterStore::local_only(None),
+                20,
+                &visit(&format!("affid=1&sub1={sub1}")),
+                seed,
+            );
+            assert_eq!(hit.tried(), tried, "sub1 {sub1:?} seed {seed}");
+            assert_eq!(hit.offer(), offer, "sub1 {sub1:?} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn a_run_below_the_threshold_or_before_the_reset_does_not_rank() {
+    let below = ranked(
+        "{ smart_link_id: 20, ran_at: '2024-01-02T00:00:00Z', threshold_met: false, ranking: [] }",
+    );
+    assert_eq!(below.smart_link(20).unwrap().kpi_order, None);
+    let stale = ranked(
+        "{ smart_link_id: 20, ran_at: '2023-12-31T00:00:00Z', threshold_met: true, ranking: [2, 1] }",
+    );
+    assert_eq!(stale.smart_link(20).unwrap().kpi_order, None);
+    let current = ranked(RANKED_RUN);
+    assert_eq!(
+        current.smart_link(20).unwrap().kpi_order,
+        Some(crate::catalog::KpiOrder::Ranked(vec![1, 0])),
+        "link offers are [A, B]; the run puts B first"
+    );
+}
+
+#[test]
+fn an_exploring_run_draws_by_its_shares() {
+    // Offer 4 is not in the run: it gets the run's smallest share (0.1).
+    let yaml = weighted("active").replace("mechanism: weight", "mechanism: kpi")
+        + "smart_link_kpi_runs:
+  - { smart_link_id: 1, ran_at: '2024-01-02T00:00:00Z', strategy: explore, threshold_met: true,
+      ranking: [3, 1, 2], shares: [0.7, 0.2, 0.1] }
+";
+    let counts = draws(&catalog(&yaml), 11_000);
+    let chi = chi_square(&counts[1..5], &[0.2 / 1.1, 0.1 / 1.1, 0.7 / 1.1, 0.1 / 1.1]);
+    assert!(chi < 16.27, "chi-square {chi}, counts {counts:?}");
+}

@@ -1,0 +1,134 @@
+//! One optimizer run for one link: the window, the figures, then `rank` or
+//! `explore` by the link's strategy. The caller supplies the clock and the rng,
+//! so the scheduler, the simulator and tests run the very same code.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+
+use super::explore::{ExploreParams, explore};
+use super::metric::Figures;
+use super::rank::rank;
+use super::{KpiStrategy, RunResult};
+use crate::catalog::SmartLink;
+
+/// Where a run's figures come from: hourly figures per offer within a link.
+/// The simulator keeps them in memory (`memory::HourlyFigures`); production
+/// reads the hourly rollup tables.
+pub trait FiguresSource {
+    /// Each offer's figures within `link` over clicks in `[from, to)`. Offers
+    /// without traffic may be missing; the run fills them in.
+    fn figures(&self, link: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i64, Figures)>;
+}
+
+/// The clicks a run reads: `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The lookback window ending at `now`, cut at the link's last reset: data
+/// from before a reset is never used.
+pub fn window(link: &SmartLink, now: DateTime<Utc>) -> Window {
+    let lookback = now - Duration::hours(i64::from(link.kpi.lookback_hours));
+    let start = match link.optimization_reset_at {
+        Some(reset) if reset > lookback => reset.min(now),
+        _ => lookback,
+    };
+    Window { start, end: now }
+}
+
+/// Runs the optimizer for `link` at `now`. Only the link's regular offers are
+/// ranked (the Catch All is the fallback, not a candidate), each exactly once,
+/// in the link's order, with empty figures when the source has none.
+pub fn optimize(
+    link: &SmartLink,
+    source: &impl FiguresSource,
+    now: DateTime<Utc>,
+    params: &ExploreParams,
+    rng: &mut impl Rng,
+) -> (Window, RunResult) {
+    let window = window(link, now);
+    let measured = source.figures(link.id, window.start, window.end);
+    let offers: Vec<(i64, Figures)> = link
+        .offers
+        .iter()
+        .map(|entry| {
+            let figures = measured
+                .iter()
+                .filter(|(id, _)| *id == entry.offer_id)
+                .fold(Figures::default(), |mut sum, (_, f)| {
+                    sum.add(f);
+                    sum
+                });
+            (entry.offer_id, figures)
+        })
+        .collect();
+    let run = match link.kpi.strategy {
+        KpiStrategy::Rank => rank(&link.kpi, &offers),
+        KpiStrategy::Explore => explore(&link.kpi, &offers, params, rng),
+    };
+    (window, run)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    use super::*;
+    use crate::catalog::{Catalog, Origin, file};
+    use crate::kpi::memory::HourlyFigures;
+
+    const LINK: &str = "
+advertisers: [{ id: 1, name: A }]
+offers:
+  - { id: 1, advertiser_id: 1, name: A, offer_url: 'https://a.example/' }
+  - { id: 2, advertiser_id: 1, name: B, offer_url: 'https://b.example/' }
+  - { id: 3, advertiser_id: 1, name: C, offer_url: 'https://c.example/' }
+smart_links:
+  - { id: 1, name: L, mechanism: kpi, kpi_min_clicks: 10, kpi_lookback_hours: 12,
+      optimization_reset_at: '2024-01-01T06:00:00Z' }
+smart_link_offers:
+  - { smart_link_id: 1, offer_id: 1 }
+  - { smart_link_id: 1, offer_id: 2 }
+  - { smart_link_id: 1, offer_id: 3, is_catch_all: true }
+";
+
+    fn figures(clicks: u64, conversions: u64) -> Figures {
+        Figures {
+            clicks,
+            unique_clicks: clicks,
+            conversions,
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn a_run_reads_only_the_window_after_the_reset_and_ranks_regular_offers() {
+        let catalog = Catalog::build(file::parse(LINK, "test").unwrap(), Origin::Test, 1).unwrap();
+        let link = catalog.smart_link(1).unwrap();
+        let t = |h: u32| Utc.with_ymd_and_hms(2024, 1, 1, h, 0, 0).unwrap();
+        let mut store = HourlyFigures::default();
+        // Before the reset offer 1 looked great; after it, offer 2 does.
+        store.add(1, t(5), 1, &figures(100, 50));
+        store.add(1, t(7), 1, &figures(10, 1));
+        store.add(1, t(8), 2, &figures(10, 5));
+        store.add(1, t(8), 3, &figures(500, 400));
+        let (window, run) = optimize(
+            link,
+            &store,
+            t(12),
+            &ExploreParams::default(),
+            &mut SmallRng::seed_from_u64(1),
+        );
+        assert_eq!(window.start, t(6), "the reset is later than 12 h ago");
+        assert_eq!(
+            run.clicks, 20,
+            "the Catch All's clicks are not the link's offers'"
+        );
+        assert!(run.threshold_met);
+        assert_eq!(run.ranking, vec![2, 1]);
+    }
+}
