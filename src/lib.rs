@@ -14,6 +14,7 @@ pub mod explain;
 pub mod http;
 pub mod observability;
 pub mod postbacks;
+pub mod rollups;
 pub mod routing;
 pub mod rules;
 pub mod targeting;
