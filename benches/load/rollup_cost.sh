@@ -19,11 +19,15 @@ cp benches/load/writer_cost.rs "$base_dir/benches/load/"
 grep -q writer_cost "$base_dir/Cargo.toml" ||
   printf '\n[[example]]\nname = "writer_cost"\npath = "benches/load/writer_cost.rs"\n' >> "$base_dir/Cargo.toml"
 
+# The base tree needs a target directory of its own: both trees build a
+# `switchyard` 0.1.0, and cargo would take one's artifacts for the other's.
+BASE_TARGET_DIR=${BASE_TARGET_DIR:-$base_dir/target}
+
 run() { # dir
   (cd "$1" && cargo run --quiet --profile "$PROFILE" --example writer_cost -- "$ADMIN_URL" "$BATCHES")
 }
 with=$(run .)
-without=$(run "$base_dir")
+without=$(CARGO_TARGET_DIR="$BASE_TARGET_DIR" run "$base_dir")
 echo "with rollups:    $with"
 echo "without rollups: $without"
 awk -v a="$with" -v b="$without" 'BEGIN {

@@ -36,7 +36,7 @@ fn click(n: u128) -> Event {
         ip: "192.0.2.1".parse().unwrap(),
         user_agent: Arc::from("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36"),
         country: Some("US".to_owned()),
-        is_unique: n % 5 != 0,
+        is_unique: !n.is_multiple_of(5),
     })
 }
 

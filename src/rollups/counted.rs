@@ -91,23 +91,30 @@ pub fn statement(inserts: &[(Source, String)]) -> String {
             source.returning()
         );
     }
+    // Summed once per (smart link, offer, partner, hour) here, so that each
+    // rollup groups a few dozen rows rather than the whole batch again.
     sql.push_str(
-        "figures (smart_link_id, offer_id, partner_id, hour, clicks, unique_clicks, conversions, events, payout, revenue) AS (",
+        "figures (smart_link_id, offer_id, partner_id, hour, clicks, unique_clicks, conversions, events, payout, revenue) AS (\
+         SELECT smart_link_id, offer_id, partner_id, date_trunc('hour', created_at, 'UTC'), \
+         sum(clicks), sum(unique_clicks), sum(conversions), sum(events), sum(payout), sum(revenue) FROM (",
     );
     for (i, (source, _)) in inserts.iter().enumerate() {
         if i > 0 {
             sql.push_str(" UNION ALL ");
         }
-        // Hours are cut in UTC whatever the session's time zone: a zone with
-        // a half-hour offset would otherwise shift every bucket.
         let _ = write!(
             sql,
-            "SELECT smart_link_id, offer_id, partner_id, date_trunc('hour', created_at, 'UTC'), {} FROM {} WHERE counted AND offer_id IS NOT NULL",
+            "SELECT smart_link_id, offer_id, partner_id, created_at, {} FROM {} WHERE counted AND offer_id IS NOT NULL",
             source.figures(),
             source.cte()
         );
     }
-    sql.push(')');
+    // Hours are cut in UTC whatever the session's time zone: a zone with a
+    // half-hour offset would otherwise shift every bucket.
+    sql.push_str(
+        ") AS inserted (smart_link_id, offer_id, partner_id, created_at, clicks, unique_clicks, conversions, events, payout, revenue) \
+         GROUP BY 1, 2, 3, 4)",
+    );
     let sums: Vec<String> = FIGURES.iter().map(|f| format!("sum({f})")).collect();
     let sums = sums.join(", ");
     let adds: Vec<String> = FIGURES
