@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`, `explain`,
-//! `kpi simulate`.
+//! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`,
+//! `explain`, `kpi simulate`, `rollup rebuild`.
 
 use std::path::PathBuf;
 
@@ -44,6 +44,11 @@ enum Command {
         #[command(subcommand)]
         command: KpiCommand,
     },
+    /// Hourly rollups (see docs/ROLLUPS.md).
+    Rollup {
+        #[command(subcommand)]
+        command: RollupCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +56,24 @@ enum KpiCommand {
     /// Drive the real routing and optimizer through a simulated market and
     /// print each strategy's revenue as a share of an oracle's.
     Simulate(Box<crate::kpi::sim::command::SimulateArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+enum RollupCommand {
+    /// Recompute the hourly rollups from the raw tables, hour by hour, while
+    /// servers keep writing: after a restore, or for rows written without them.
+    Rebuild {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// First hour to rebuild (RFC 3339, rounded down to the hour); default:
+        /// the first stored row.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// End of the range (RFC 3339, exclusive, rounded up to the hour);
+        /// default: after the last stored row.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +105,14 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Kpi {
             command: KpiCommand::Simulate(args),
         }) => crate::kpi::sim::command::run(*args),
+        Some(Command::Rollup {
+            command:
+                RollupCommand::Rebuild {
+                    database_url,
+                    from,
+                    to,
+                },
+        }) => runtime()?.block_on(rollup_rebuild(&database_url, from, to)),
     }
 }
 
@@ -138,6 +169,29 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
         .await
         .context("running migrations")?;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn rollup_rebuild(
+    database_url: &str,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let report = crate::rollups::rebuild(&pool, from, to)
+        .await
+        .context("rebuilding the rollups")?;
+    match (report.from, report.to) {
+        (Some(from), Some(to)) => println!(
+            "rollups rebuilt for {} hours [{from}, {to}): {} smart link rows, {} partner rows, in {:.1?} (longest hour {:.1?})",
+            report.hours, report.link_rows, report.partner_rows, report.took, report.longest_hour
+        ),
+        _ => println!("nothing stored: no rollups to rebuild"),
+    }
     Ok(())
 }
 

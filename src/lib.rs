@@ -15,6 +15,7 @@ pub mod http;
 pub mod kpi;
 pub mod observability;
 pub mod postbacks;
+pub mod rollups;
 pub mod routing;
 pub mod rules;
 pub mod targeting;

@@ -3,7 +3,9 @@
 //!
 //! COPY alone would abort the whole batch on one duplicate, and a batch retried
 //! after a lost acknowledgement, or replayed from the spill file, must be
-//! written exactly once.
+//! written exactly once. Clicks, conversions and conversion events are inserted
+//! by one statement that also adds the rows it inserted to the hourly rollups
+//! (`rollups::counted`), so they too count each row once.
 
 use sqlx::PgPool;
 
@@ -14,6 +16,7 @@ use super::record::{
 };
 use super::sink::{DeadLetter, SinkError};
 use crate::columns;
+use crate::rollups::{self, Source};
 
 /// Where a kind of event goes: its table in the one table of column limits,
 /// whose column order the encoders below follow.
@@ -21,32 +24,40 @@ struct Target {
     table: &'static columns::Table,
     /// The column(s) a replayed row collides on.
     key: &'static str,
+    /// Whether its inserted rows count in the hourly rollups.
+    rollup: Option<Source>,
 }
 
 const CLICKS: Target = Target {
     table: &columns::CLICKS,
     key: "transaction_id",
+    rollup: Some(Source::Clicks),
 };
 const IMPRESSIONS: Target = Target {
     table: &columns::IMPRESSIONS,
     key: "transaction_id",
+    rollup: None,
 };
 const CONVERSIONS: Target = Target {
     table: &columns::CONVERSIONS,
     key: "conversion_id",
+    rollup: Some(Source::Conversions),
 };
 const CONVERSION_EVENTS: Target = Target {
     table: &columns::CONVERSION_EVENTS,
     key: "event_id",
+    rollup: Some(Source::ConversionEvents),
 };
 const POSTBACK_ATTEMPTS: Target = Target {
     table: &columns::POSTBACK_ATTEMPTS,
     key: "attempt_id",
+    rollup: None,
 };
 /// Only the columns a new delivery has; state and attempts start at their defaults.
 const POSTBACK_QUEUE: Target = Target {
     table: &columns::POSTBACK_QUEUE,
     key: "delivery_id",
+    rollup: None,
 };
 
 pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(), SinkError> {
@@ -71,7 +82,8 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
     sqlx::query("SET LOCAL client_min_messages = warning")
         .execute(&mut *tx)
         .await?;
-    for (table, data) in [
+    let mut counted: Vec<(Source, String)> = Vec::new();
+    for (target, data) in [
         (&CLICKS, clicks),
         (&IMPRESSIONS, impressions),
         (&CONVERSIONS, conversions),
@@ -82,7 +94,7 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
         if data.is_empty() {
             continue;
         }
-        let Target { table, key } = table;
+        let Target { table, key, rollup } = target;
         let name = table.name;
         let columns = column_list(table);
         // Table and column names are the constants above, never request data.
@@ -98,13 +110,33 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
         copy.finish().await?;
         // DISTINCT ON: a batch may carry the same row twice (spilled, then replayed
         // alongside its retry), and one INSERT may not touch a key twice.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let insert = format!(
             "INSERT INTO {name} ({columns}) SELECT DISTINCT ON ({key}) {columns} FROM {name}_staging ON CONFLICT ({key}) DO NOTHING"
-        )))
-        .execute(&mut *tx)
-        .await?;
+        );
+        match rollup {
+            Some(source) => counted.push((*source, insert)),
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(insert))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
     }
+    let upserted = if counted.is_empty() {
+        None
+    } else {
+        let statement = rollups::counted::statement(&counted);
+        Some(
+            sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(statement))
+                .fetch_one(&mut *tx)
+                .await?,
+        )
+    };
     tx.commit().await?;
+    // Counted only once committed: a failed batch added nothing.
+    if let Some((link_rows, partner_rows)) = upserted {
+        rollups::counted::record_upserted(link_rows, partner_rows);
+    }
     Ok(())
 }
 

@@ -395,7 +395,9 @@ async fn conversion_of_an_older_click_is_attributed_from_postgres_with_its_smart
     let tid = "00000000000000000000000000000abc";
     db.exec(&format!(
         "INSERT INTO clicks (transaction_id, created_at, outcome, offer_id, advertiser_id, partner_id, smart_link_id, ip, user_agent)
-         VALUES ('{tid}', now() - interval '2 days', 'redirected', 1, 1, 1, 42, '127.0.0.1', 'ua')"
+         VALUES ('{tid}', now() - interval '2 days', 'redirected', 1, 1, 1, 42, '127.0.0.1', 'ua');
+         -- The other instance's writer counted it in the rollups the reports read.
+         SELECT rollup_rebuild(now() - interval '2 days', now() - interval '2 days' + interval '1 hour');"
     ))
     .await;
     let (_, body) = postback(&client, server.addr, &format!("transaction_id={tid}")).await;

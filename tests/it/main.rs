@@ -16,6 +16,7 @@ mod kpi_postgres;
 mod outage_postgres;
 mod partner_postbacks_postgres;
 mod retargeting_postgres;
+mod rollups_postgres;
 mod rules;
 mod rules_postgres;
 mod smart_links_postgres;
