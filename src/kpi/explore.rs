@@ -201,7 +201,6 @@ mod tests {
     use rand::rngs::SmallRng;
 
     use super::*;
-    use crate::catalog::money::Micros;
 
     const ALL: [KpiMetric; 9] = [
         KpiMetric::Cv,
@@ -215,16 +214,7 @@ mod tests {
         KpiMetric::Revenue,
     ];
 
-    fn f(clicks: u64, conversions: u64) -> Figures {
-        Figures {
-            clicks,
-            unique_clicks: clicks,
-            conversions,
-            events: conversions,
-            payout: Micros(conversions as i64 * 2_000_000),
-            revenue: Micros(conversions as i64 * 5_000_000),
-        }
-    }
+    use crate::kpi::metric::test_figures as f;
 
     fn settings(metric: KpiMetric) -> KpiSettings {
         KpiSettings {

@@ -68,6 +68,19 @@ pub fn is_sum(metric: KpiMetric) -> bool {
     )
 }
 
+/// Figures where each conversion pays 2 and earns 5 (profit 3), for tests.
+#[cfg(test)]
+pub(crate) fn test_figures(clicks: u64, conversions: u64) -> Figures {
+    Figures {
+        clicks,
+        unique_clicks: clicks,
+        conversions,
+        events: conversions,
+        payout: Micros(conversions as i64 * 2_000_000),
+        revenue: Micros(conversions as i64 * 5_000_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,6 @@ pub(super) fn score(goal: Option<f64>, value: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::money::Micros;
 
     fn settings(metric: KpiMetric, min_clicks: u64, goal: Option<f64>) -> KpiSettings {
         KpiSettings {
@@ -142,16 +141,7 @@ mod tests {
         }
     }
 
-    fn f(clicks: u64, conversions: u64) -> Figures {
-        Figures {
-            clicks,
-            unique_clicks: clicks,
-            conversions,
-            events: conversions,
-            payout: Micros(conversions as i64 * 2_000_000),
-            revenue: Micros(conversions as i64 * 5_000_000),
-        }
-    }
+    use crate::kpi::metric::test_figures as f;
 
     #[test]
     fn highest_value_first_with_values_and_ranks_recorded() {
