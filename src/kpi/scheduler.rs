@@ -285,3 +285,20 @@ pub fn spawn(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn a_run_seed_depends_on_link_and_stored_run_time_only() {
+        let at = Utc.with_ymd_and_hms(2024, 1, 1, 12, 0, 0).unwrap();
+        let stored = to_micros(at + chrono::Duration::nanoseconds(1_000_999));
+        assert_eq!(stored, at + chrono::Duration::microseconds(1_000));
+        assert_eq!(seed(7, at), seed(7, at));
+        assert_ne!(seed(7, at), seed(8, at));
+        assert_ne!(seed(7, at), seed(7, stored));
+    }
+}

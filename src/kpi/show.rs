@@ -189,20 +189,29 @@ impl Overview {
                 out,
                 "  offer      clicks  unique  conv  events      payout     revenue  value  rank  share"
             );
+            // serde_json's Display ignores widths: format each cell as text.
+            let cell = |v: &serde_json::Value| match v {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Null => "-".to_owned(),
+                serde_json::Value::Number(n) if n.is_f64() => {
+                    format!("{:.4}", n.as_f64().unwrap_or_default())
+                }
+                other => other.to_string(),
+            };
             for o in offers {
                 let _ = writeln!(
                     out,
                     "  {:<8} {:>8} {:>7} {:>5} {:>7} {:>11} {:>11} {:>6} {:>5} {:>6}",
-                    o["offer_id"],
-                    o["clicks"],
-                    o["unique_clicks"],
-                    o["conversions"],
-                    o["events"],
-                    o["payout"].as_str().unwrap_or("-"),
-                    o["revenue"].as_str().unwrap_or("-"),
-                    o["value"],
-                    o["rank"],
-                    o["share"]
+                    cell(&o["offer_id"]),
+                    cell(&o["clicks"]),
+                    cell(&o["unique_clicks"]),
+                    cell(&o["conversions"]),
+                    cell(&o["events"]),
+                    cell(&o["payout"]),
+                    cell(&o["revenue"]),
+                    cell(&o["value"]),
+                    cell(&o["rank"]),
+                    cell(&o["share"])
                 );
             }
         }
