@@ -234,3 +234,31 @@ async fn the_scheduler_runs_a_due_link_and_not_a_fresh_one() {
     assert!(card.render().contains("smart link 7 (Due)"));
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn the_scheduler_task_runs_due_links_and_stops_on_shutdown() {
+    let (db, catalog, _) = setup().await;
+    let handle = switchyard::catalog::CatalogHandle::new();
+    handle.swap(Arc::try_unwrap(catalog).unwrap());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = scheduler::spawn(
+        db.pool.clone(),
+        handle,
+        std::time::Duration::from_millis(50),
+        stopped,
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while runs(&db.pool, 7).await == 0 || runs(&db.pool, 8).await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no run within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the scheduler stops on shutdown")
+        .unwrap();
+    // Ticks kept coming every 50 ms, but the links were not due again.
+    assert_eq!(runs(&db.pool, 7).await, 1);
+    assert_eq!(runs(&db.pool, 8).await, 1);
+    db.drop_database().await;
+}
