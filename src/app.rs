@@ -184,6 +184,16 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         )
     });
     let sweeper = spawn_sweeper(counters.clone(), shutdown_rx.clone());
+    // KPI runs need the rollups, so only with a database; every instance runs
+    // a scheduler, the advisory locks keep a link to one run at a time.
+    let kpi_scheduler = restore_pool.clone().map(|pool| {
+        crate::kpi::scheduler::spawn(
+            pool,
+            catalog.clone(),
+            crate::kpi::scheduler::TICK,
+            shutdown_rx.clone(),
+        )
+    });
 
     let spilled = match &config.spill_dir {
         Some(dir) => spilled_for_attribution(dir).await,
@@ -255,6 +265,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             reload.abort();
         }
         sweeper.abort();
+        // It watches the shutdown signal; an open run rolls back.
+        if let Some(scheduler) = kpi_scheduler {
+            let _ = scheduler.await;
+        }
         if let Some(restorer) = cap_restorer {
             restorer.abort();
         }

@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`,
-//! `explain`, `kpi simulate`, `rollup rebuild`.
+//! `explain`, `kpi simulate`, `kpi run`, `kpi show`, `rollup rebuild`.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,28 @@ enum KpiCommand {
     /// Drive the real routing and optimizer through a simulated market and
     /// print each strategy's revenue as a share of an oracle's.
     Simulate(Box<crate::kpi::sim::command::SimulateArgs>),
+    /// Run KPI links now, whatever their frequency, through the scheduler's
+    /// code and lock.
+    Run {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// Only this smart link (default: every KPI link).
+        #[arg(long = "link")]
+        link: Option<i64>,
+        /// Compute and print the runs without recording them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print a link's KPI overview: settings, current ranking, last and next
+    /// run, the last run's figures per offer, the last 10 runs.
+    Show {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        id: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +127,22 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Kpi {
             command: KpiCommand::Simulate(args),
         }) => crate::kpi::sim::command::run(*args),
+        Some(Command::Kpi {
+            command:
+                KpiCommand::Run {
+                    database_url,
+                    link,
+                    dry_run,
+                },
+        }) => runtime()?.block_on(kpi_run(&database_url, link, dry_run)),
+        Some(Command::Kpi {
+            command:
+                KpiCommand::Show {
+                    database_url,
+                    id,
+                    json,
+                },
+        }) => runtime()?.block_on(kpi_show(&database_url, id, json)),
         Some(Command::Rollup {
             command:
                 RollupCommand::Rebuild {
@@ -169,6 +207,54 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
         .await
         .context("running migrations")?;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn connect_one(database_url: &str) -> anyhow::Result<sqlx::PgPool> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .context("connecting to DATABASE_URL")
+}
+
+async fn kpi_run(database_url: &str, link: Option<i64>, dry_run: bool) -> anyhow::Result<()> {
+    let pool = connect_one(database_url).await?;
+    let outcomes = crate::kpi::show::run_now(&pool, link, dry_run)
+        .await
+        .context("running KPI links")?;
+    for (id, outcome) in outcomes {
+        match outcome {
+            crate::kpi::scheduler::Outcome::Ran(run) => {
+                let verb = if dry_run {
+                    "computed (dry run, not recorded)"
+                } else {
+                    "recorded"
+                };
+                println!(
+                    "smart link {id}: run {verb}: threshold met {}, ranking {:?}, shares {:?}",
+                    run.threshold_met, run.ranking, run.shares
+                );
+                if dry_run {
+                    println!("{}", serde_json::to_string_pretty(&run.figures)?);
+                }
+            }
+            other => println!("smart link {id}: {}", other.label()),
+        }
+    }
+    Ok(())
+}
+
+async fn kpi_show(database_url: &str, id: i64, json: bool) -> anyhow::Result<()> {
+    let pool = connect_one(database_url).await?;
+    let overview = crate::kpi::show::overview(&pool, id)
+        .await
+        .context("reading the KPI overview")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&overview)?);
+    } else {
+        print!("{}", overview.render());
+    }
     Ok(())
 }
 

@@ -1,11 +1,14 @@
 //! KPI optimization of smart links (seed 000, issue 11): metric formulas, the
 //! ranking, the exploring strategy, and a simulator that drives the real
-//! routing decision through simulated hours.
+//! routing decision through simulated hours; in production, a scheduler runs
+//! each link at its frequency over the hourly rollups (`scheduler`, `store`).
 //!
 //! **Boundary:** `metric`, `rank`, `explore`, `gamma` and `record` are pure
 //! functions of figures, settings and (for `explore`) an rng: no clock, no I/O,
 //! no database. Figures come in through `FiguresSource`; a run goes out as a
 //! `RunResult`, which reaches routing only through the catalog snapshot.
+//! `store` (Postgres reads), `scheduler` (locks, clock, rng) and `show` are the
+//! I/O around them: they load first, then call the pure code.
 //! See docs/KPI.md.
 
 pub mod explore;
@@ -15,7 +18,10 @@ pub mod metric;
 pub mod rank;
 pub mod record;
 pub mod run;
+pub mod scheduler;
+pub mod show;
 pub mod sim;
+pub mod store;
 
 pub use crate::catalog::source::{KpiMetric, KpiStrategy};
 pub use metric::{Figures, value};

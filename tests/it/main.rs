@@ -13,6 +13,7 @@ mod column_limits;
 mod conversions_postgres;
 mod counters_redis;
 mod kpi_postgres;
+mod kpi_scheduler_postgres;
 mod outage_postgres;
 mod partner_postbacks_postgres;
 mod retargeting_postgres;
