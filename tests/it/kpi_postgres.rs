@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 use sqlx::postgres::PgListener;
 use switchyard::catalog::{Catalog, KpiOrder, Origin, postgres};
-use switchyard::kpi::record::{INSERT_SQL, KpiRunRecord, record};
+use switchyard::kpi::record::{KpiRunRecord, record};
 use switchyard::kpi::run::Window;
 use switchyard::kpi::{Figures, KpiSettings, rank};
 
@@ -52,20 +52,8 @@ fn run_at(hour: u32, conversions: [u64; 3]) -> KpiRunRecord {
 }
 
 async fn insert(db: &TestDb, run: &KpiRunRecord) {
-    sqlx::query(INSERT_SQL)
-        .bind(run.smart_link_id)
-        .bind(run.ran_at)
-        .bind(run.window.start)
-        .bind(run.window.end)
-        .bind(run.metric)
-        .bind(run.goal)
-        .bind(run.strategy)
-        .bind(run.threshold_met)
-        .bind(&run.figures)
-        .bind(&run.ranking)
-        .bind(&run.shares)
-        .bind(run.ranking_changed)
-        .execute(&db.pool)
+    let mut conn = db.pool.acquire().await.unwrap();
+    switchyard::kpi::scheduler::insert(&mut conn, run)
         .await
         .unwrap();
 }
