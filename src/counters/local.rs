@@ -18,7 +18,7 @@
 
 use super::keys::CounterKey;
 use super::reservation::{Refused, Reservation};
-use super::slot::{EntryCount, NEVER, Op, Slot, Taken, update_live};
+use super::slot::{EntryCount, NEVER, Op, Slot, TABLE_SHARDS, Taken, update_live};
 use super::visitors::{VisitorKey, VisitorTable, run_length};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -29,7 +29,7 @@ use smallvec::SmallVec;
 /// hasher must stay seeded per process, but SipHash was a tenth of a hit.
 type Hasher = foldhash::fast::RandomState;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LocalCounters {
     /// Caps, budgets, the duplicate filter and ad hoc counters. Compact keys,
     /// not their text: a new entry allocates nothing.
@@ -42,7 +42,7 @@ pub struct LocalCounters {
 impl LocalCounters {
     pub fn new(max_entries: Option<usize>) -> Self {
         Self {
-            named: DashMap::with_hasher(Hasher::default()),
+            named: DashMap::with_hasher_and_shard_amount(Hasher::default(), TABLE_SHARDS),
             visitors: VisitorTable::new(),
             count: EntryCount::new(max_entries),
         }

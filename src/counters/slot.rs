@@ -8,6 +8,12 @@ use super::reservation::{Reservation, cap_admits};
 
 pub(super) const NEVER: i64 = i64::MAX;
 
+/// Shards of the in-process tables. A shard that grows rehashes all of its
+/// entries inside one hit's request: with few large shards that is a pause of
+/// many milliseconds once the tables hold millions of visitors, with many small
+/// ones each rehash is short. An empty shard costs a few dozen bytes.
+pub(super) const TABLE_SHARDS: usize = 256;
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Slot {
     pub value: i64,

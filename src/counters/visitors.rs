@@ -23,7 +23,7 @@ use smallvec::SmallVec;
 
 use super::keys::{CounterKey, VisitorKind};
 use super::reservation::Reservation;
-use super::slot::{EntryCount, Op, Slot, Taken, update_live};
+use super::slot::{EntryCount, Op, Slot, TABLE_SHARDS, Taken, update_live};
 
 /// foldhash instead of the default SipHash: keys carry client IPs, so the
 /// hasher must stay seeded per process, but SipHash was a tenth of a hit.
@@ -168,7 +168,7 @@ impl IpEntry {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct VisitorTable {
     by_ip: DashMap<IpVisitor, IpEntry, Hasher>,
     spilled: DashMap<UaVisitor, Slots<2>, Hasher>,
@@ -177,8 +177,8 @@ pub(super) struct VisitorTable {
 impl VisitorTable {
     pub fn new() -> Self {
         VisitorTable {
-            by_ip: DashMap::with_hasher(Hasher::default()),
-            spilled: DashMap::with_hasher(Hasher::default()),
+            by_ip: DashMap::with_hasher_and_shard_amount(Hasher::default(), TABLE_SHARDS),
+            spilled: DashMap::with_hasher_and_shard_amount(Hasher::default(), TABLE_SHARDS),
         }
     }
 
