@@ -29,6 +29,20 @@ pub use sink::Sink;
 pub use spill::SpillFile;
 pub use writer::{EventSender, WriterSettings, spawn_writer};
 
+/// Events encoded or decoded between two yields to the runtime (a few tenths
+/// of a millisecond of work). The writer's loops over a batch of thousands run
+/// on a runtime thread that also serves redirects; in one go, encoding a batch
+/// for COPY, spilling it or decoding a spilled chunk held that thread for 5-12
+/// ms, and every request on it waited that long.
+const EVENTS_PER_SLICE: usize = 256;
+
+/// Lets the runtime serve other tasks after every `EVENTS_PER_SLICE` events.
+async fn yield_every_slice(done: usize) {
+    if done.is_multiple_of(EVENTS_PER_SLICE) {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// A new 128-bit random id as 32 lowercase hex characters: the idempotency key
 /// of a conversion, event or postback attempt, drawn before it is queued.
 pub fn new_event_id() -> String {

@@ -15,6 +15,7 @@ use super::record::{
     PostbackDeliveryRecord,
 };
 use super::sink::{DeadLetter, SinkError};
+use super::yield_every_slice;
 use crate::columns;
 use crate::rollups::{self, Source};
 
@@ -67,7 +68,8 @@ pub(super) async fn write_postgres(pool: &PgPool, batch: &[Event]) -> Result<(),
     let mut conversion_events = String::new();
     let mut attempts = String::new();
     let mut deliveries = String::new();
-    for event in batch {
+    for (n, event) in batch.iter().enumerate() {
+        yield_every_slice(n + 1).await;
         match event {
             Event::Hit(hit) if hit.kind == HitKind::Click => encode_click(hit, &mut clicks),
             Event::Hit(hit) => encode_impression(hit, &mut impressions),

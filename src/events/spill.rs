@@ -17,11 +17,9 @@ use chrono::{DateTime, Utc};
 use tokio::io::{AsyncBufReadExt, AsyncSeekExt, AsyncWriteExt, BufReader};
 
 use super::record::Event;
+use super::yield_every_slice;
 
 const FILE_NAME: &str = "events.spill.jsonl";
-
-/// Events encoded between two yields to the runtime (about 0.3 ms of work).
-const ENCODE_SLICE: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpillError {
@@ -145,11 +143,7 @@ impl SpillFile {
         for (n, event) in events.iter().enumerate() {
             serde_json::to_writer(&mut text, event)?;
             text.push(b'\n');
-            // Encoding runs on a runtime thread that also serves redirects: a
-            // spill of a few thousand events in one go held it for 2-5 ms.
-            if (n + 1) % ENCODE_SLICE == 0 {
-                tokio::task::yield_now().await;
-            }
+            yield_every_slice(n + 1).await;
         }
         if let Some(dir) = self.path.parent() {
             tokio::fs::create_dir_all(dir)
@@ -206,7 +200,10 @@ impl SpillFile {
                 continue;
             }
             match serde_json::from_str::<Event>(text) {
-                Ok(event) => chunk.events.push(event),
+                Ok(event) => {
+                    chunk.events.push(event);
+                    yield_every_slice(chunk.events.len()).await;
+                }
                 Err(error) => {
                     metrics::counter!("switchyard_spill_unreadable_lines_total").increment(1);
                     tracing::warn!(%error, spill.path = %self.path.display(), "unreadable line in the spill file skipped");
