@@ -34,7 +34,7 @@ pub use writer::{EventSender, WriterSettings, spawn_writer};
 /// on a runtime thread that also serves redirects; in one go, encoding a batch
 /// for COPY, spilling it or decoding a spilled chunk held that thread for 5-12
 /// ms, and every request on it waited that long.
-const EVENTS_PER_SLICE: usize = 256;
+pub(crate) const EVENTS_PER_SLICE: usize = 256;
 
 /// Lets the runtime serve other tasks after every `EVENTS_PER_SLICE` events.
 async fn yield_every_slice(done: usize) {
