@@ -41,7 +41,8 @@ BIN=target/release/switchyard
 mkdir -p "$PGDATA" "$SPILL"
 chown postgres "$PGDATA" 2>/dev/null || true
 as_pg "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres >/dev/null
-pg_start() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p $PORT -k $PGDATA" -l "$PGDATA/log" start -w >/dev/null; }
+# Postgres shares core 1 with wrk, as in run.sh: core 0 is the server's alone.
+pg_start() { as_pg taskset -c 1 "$PGBIN/pg_ctl" -D "$PGDATA" -o "-p $PORT -k $PGDATA" -l "$PGDATA/log" start -w >/dev/null; }
 pg_start
 DB_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 "$BIN" migrate --database-url "$DB_URL" >/dev/null

@@ -15,6 +15,7 @@
 //! fill and handlers do not wait while Postgres is down or slow. The replay
 //! after recovery is paced (`replay_share`) and yields to live batches.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -140,7 +141,7 @@ pub fn spawn_writer(
         sink,
         settings,
         spill,
-        pending: Vec::with_capacity(settings.batch_size),
+        pending: VecDeque::with_capacity(settings.batch_size),
         breaker: Breaker::default(),
         flight: None,
         next_replay: Instant::now(),
@@ -156,7 +157,9 @@ struct Writer {
     sink: Sink,
     settings: WriterSettings,
     spill: Option<SpillFile>,
-    pending: Vec<Event>,
+    /// Taken from the front a batch at a time: under a backlog it holds many
+    /// batches, and a `Vec` shifted all of them (megabytes) at every launch.
+    pending: VecDeque<Event>,
     breaker: Breaker,
     /// The write in progress, if any: at most one at a time.
     flight: Option<Flight>,
@@ -207,7 +210,7 @@ impl Writer {
                         closed_at = Some(Instant::now());
                     } else {
                         listening = count >= self.settings.batch_size;
-                        self.pending.append(&mut received);
+                        self.pending.extend(received.drain(..));
                     }
                 }
                 _ = drain.tick(), if !listening => listening = true,
@@ -300,8 +303,11 @@ impl Writer {
             None => {
                 // Moving a full batch (2 MB) out of `pending` cost milliseconds
                 // of the runtime thread at every flush; handing it over is free.
-                let batch = if self.pending.len() <= self.settings.batch_size {
-                    std::mem::take(&mut self.pending)
+                let batch: Vec<Event> = if self.pending.len() <= self.settings.batch_size {
+                    // Room for the next batch up front: growing by doubling
+                    // copied megabytes inside one receive.
+                    let next = VecDeque::with_capacity(self.settings.batch_size);
+                    std::mem::replace(&mut self.pending, next).into()
                 } else {
                     self.pending.drain(..self.settings.batch_size).collect()
                 };
@@ -370,7 +376,9 @@ impl Writer {
                 match what {
                     Cargo::Live => {
                         // Back in front, in arrival order, then to the spill file.
-                        self.pending.splice(0..0, events);
+                        for event in events.into_iter().rev() {
+                            self.pending.push_front(event);
+                        }
                         self.spill_pending().await;
                     }
                     // Still in the spill file: nothing to do.
@@ -407,7 +415,7 @@ impl Writer {
         if self.pending.is_empty() {
             return;
         }
-        match spill.append(&self.pending).await {
+        match spill.append(self.pending.make_contiguous()).await {
             Ok(()) => {
                 self.report.spilled += self.pending.len() as u64;
                 tracing::debug!(
@@ -459,7 +467,7 @@ impl Writer {
     fn publish_gauges(&self) {
         metrics::gauge!("switchyard_events_pending").set(self.pending.len() as f64);
         // Events arrive roughly in time order; the first is the oldest near enough.
-        let oldest_pending = self.pending.first().map(Event::occurred_at);
+        let oldest_pending = self.pending.front().map(Event::occurred_at);
         let oldest_spilled = self.spill.as_ref().and_then(SpillFile::oldest);
         let oldest = match (oldest_pending, oldest_spilled) {
             (Some(a), Some(b)) => Some(a.min(b)),
