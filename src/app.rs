@@ -13,8 +13,9 @@ use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::admin::AdminState;
 use crate::catalog::{self, Catalog, CatalogHandle, Origin};
-use crate::config::ServeConfig;
+use crate::config::{AdminListen, ServeConfig};
 use crate::conversions::Conversions;
 use crate::counters::CounterStore;
 use crate::events::{Event, Sink, SpillFile, spawn_writer, writer::WriterReport};
@@ -29,6 +30,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The admin listener's address; `None` when it is `off`.
+    pub admin_addr: Option<SocketAddr>,
     pub catalog: Arc<CatalogHandle>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<WriterReport>>,
@@ -249,6 +252,31 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "switchyard listening");
+    // Its own listener, so the admin routes can never be reached on the
+    // tracking port, whatever a proxy in front forwards.
+    let admin = match config.admin_listen {
+        AdminListen::Off => None,
+        AdminListen::On(admin_addr) => {
+            let listener = tokio::net::TcpListener::bind(admin_addr)
+                .await
+                .with_context(|| format!("binding the admin listener {admin_addr}"))?;
+            let admin_addr = listener.local_addr()?;
+            tracing::info!(addr = %admin_addr, token = config.admin_token.is_some(), "switchyard admin listening");
+            let router = crate::admin::router(
+                Arc::new(AdminState {
+                    catalog: catalog.clone(),
+                    pool: restore_pool.clone(),
+                }),
+                config.admin_token.as_ref(),
+            );
+            let mut stop = shutdown_rx.clone();
+            let task = tokio::spawn(http::server::serve(listener, router, async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            }));
+            Some((admin_addr, task))
+        }
+    };
+    let admin_addr = admin.as_ref().map(|(addr, _)| *addr);
 
     let mut stop = shutdown_rx.clone();
     let task = tokio::spawn(async move {
@@ -256,6 +284,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             let _ = stop.wait_for(|stopping| *stopping).await;
         })
         .await;
+        if let Some((_, admin)) = admin {
+            let _ = admin.await;
+        }
         // The dispatcher's event senders must be gone before the writer can
         // finish. With Postgres, unfinished deliveries stay queued there.
         let _ = postback_task.await;
@@ -282,6 +313,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     });
     Ok(RunningServer {
         addr,
+        admin_addr,
         catalog,
         shutdown: shutdown_tx,
         task,

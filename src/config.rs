@@ -21,6 +21,20 @@ pub struct ServeConfig {
     #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address of the admin listener (`/admin/...`), or `off`. Never the
+    /// tracking port: partners must not reach it.
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub admin_listen: AdminListen,
+
+    /// Bearer token every admin request must carry; required when the admin
+    /// listener is not on loopback.
+    #[arg(long, env = "SWITCHYARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<AdminToken>,
+
     /// Postgres URL. Without it the server runs on a catalog file and writes
     /// events to a JSON-lines file.
     #[arg(long, env = "DATABASE_URL")]
@@ -157,8 +171,54 @@ pub struct ServeConfig {
     pub public_host: Option<String>,
 }
 
+/// Where the admin listener binds, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminListen {
+    Off,
+    On(SocketAddr),
+}
+
+impl std::str::FromStr for AdminListen {
+    type Err = std::net::AddrParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.eq_ignore_ascii_case("off") {
+            Ok(AdminListen::Off)
+        } else {
+            text.parse().map(AdminListen::On)
+        }
+    }
+}
+
+/// The admin bearer token; its `Debug` never prints it, so a logged config
+/// does not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub String);
+
+impl std::str::FromStr for AdminToken {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(AdminToken(text.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "the admin listener {0} is not on loopback: set SWITCHYARD_ADMIN_TOKEN (or listen on 127.0.0.1, or `off`)"
+    )]
+    AdminWithoutToken(SocketAddr),
+    #[error("SWITCHYARD_ADMIN_TOKEN is empty")]
+    EmptyAdminToken,
+    #[error("the admin listener cannot share the tracking address {0}")]
+    AdminOnTrackingAddress(SocketAddr),
     #[error("fallback URL must be an absolute http(s) URL, got `{0}`")]
     FallbackUrl(String),
     #[error("{0} must be greater than zero")]
@@ -170,6 +230,8 @@ impl ServeConfig {
     pub fn for_tests() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: AdminListen::On(SocketAddr::from(([127, 0, 0, 1], 0))),
+            admin_token: None,
             database_url: None,
             migrate: false,
             catalog_file: None,
@@ -204,6 +266,19 @@ impl ServeConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.admin_token
+            && token.0.is_empty()
+        {
+            return Err(ConfigError::EmptyAdminToken);
+        }
+        if let AdminListen::On(addr) = self.admin_listen {
+            if !addr.ip().is_loopback() && self.admin_token.is_none() {
+                return Err(ConfigError::AdminWithoutToken(addr));
+            }
+            if addr == self.listen && addr.port() != 0 {
+                return Err(ConfigError::AdminOnTrackingAddress(addr));
+            }
+        }
         if let Some(url) = &self.fallback_url
             && crate::catalog::url_template::UrlTemplate::parse(url).is_err()
         {
@@ -287,5 +362,47 @@ impl ServeConfig {
             period: Duration::from_secs(self.reload_secs.max(1)),
             ..ReloadSettings::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_listener_parses_an_address_or_off() {
+        assert_eq!("off".parse::<AdminListen>().unwrap(), AdminListen::Off);
+        assert_eq!(
+            "127.0.0.1:8081".parse::<AdminListen>().unwrap(),
+            AdminListen::On(SocketAddr::from(([127, 0, 0, 1], 8081)))
+        );
+        assert!("localhost".parse::<AdminListen>().is_err());
+    }
+
+    #[test]
+    fn an_admin_listener_off_loopback_needs_a_token() {
+        let mut config = ServeConfig::for_tests();
+        config.admin_listen = "0.0.0.0:8081".parse().unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::AdminWithoutToken(_))
+        ));
+        config.admin_token = Some(AdminToken("s3cret".to_owned()));
+        assert!(config.validate().is_ok());
+        config.admin_token = Some(AdminToken(String::new()));
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::EmptyAdminToken)
+        ));
+        config.admin_token = None;
+        config.admin_listen = "[::1]:8081".parse().unwrap();
+        assert!(config.validate().is_ok(), "IPv6 loopback needs no token");
+    }
+
+    #[test]
+    fn the_token_stays_out_of_debug_output() {
+        let mut config = ServeConfig::for_tests();
+        config.admin_token = Some(AdminToken("s3cret".to_owned()));
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 }

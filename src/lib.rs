@@ -2,6 +2,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the bird's-eye view and the invariants.
 
+pub mod admin;
 pub mod app;
 pub mod catalog;
 pub mod cli;

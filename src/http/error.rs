@@ -25,6 +25,15 @@ pub enum HttpError {
     WrongTrackingDomain,
     #[error("missing or invalid X-Api-Key")]
     Unauthorized,
+    #[error("missing or invalid `Authorization: Bearer` token")]
+    AdminUnauthorized,
+    #[error("the admin routes read Postgres: start the server with DATABASE_URL")]
+    NoDatabase,
+    /// An admin read failed; the cause is logged where it happened.
+    #[error("the database is unavailable; retry later")]
+    DatabaseUnavailable,
+    #[error("no such route")]
+    NotFound,
     #[error("no catalog loaded yet")]
     NotReady,
     #[error(transparent)]
@@ -44,10 +53,14 @@ impl HttpError {
             HttpError::UnknownOffer
             | HttpError::UnknownPartner
             | HttpError::UnknownSmartLink
-            | HttpError::WrongTrackingDomain => StatusCode::NOT_FOUND,
-            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            | HttpError::WrongTrackingDomain
+            | HttpError::NotFound => StatusCode::NOT_FOUND,
+            HttpError::Unauthorized | HttpError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             HttpError::InvalidPostback(_) | HttpError::MissingCookie => StatusCode::BAD_REQUEST,
-            HttpError::NotReady | HttpError::RetryLater => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::NotReady
+            | HttpError::RetryLater
+            | HttpError::NoDatabase
+            | HttpError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -58,7 +71,10 @@ impl HttpError {
             HttpError::UnknownPartner => "unknown_partner",
             HttpError::UnknownSmartLink => "unknown_smart_link",
             HttpError::WrongTrackingDomain => "wrong_tracking_domain",
-            HttpError::Unauthorized => "unauthorized",
+            HttpError::Unauthorized | HttpError::AdminUnauthorized => "unauthorized",
+            HttpError::NoDatabase => "no_database",
+            HttpError::DatabaseUnavailable => "database_unavailable",
+            HttpError::NotFound => "not_found",
             HttpError::NotReady => "not_ready",
             HttpError::InvalidPostback(e) => e.code(),
             HttpError::MissingCookie => "missing_cookie",
@@ -88,6 +104,12 @@ impl IntoResponse for HttpError {
             axum::http::header::CACHE_CONTROL,
             axum::http::HeaderValue::from_static("no-store"),
         );
+        if matches!(self, HttpError::AdminUnauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
         if matches!(self, HttpError::RetryLater) {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

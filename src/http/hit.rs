@@ -127,10 +127,14 @@ pub async fn refuse(
             Some(DiscardDetail::WrongTrackingDomain),
         ),
         HttpError::Unauthorized => (RuleCode::InvalidRequest, Some(DiscardDetail::Unauthorized)),
-        // Conversion errors are never raised for hits.
-        HttpError::InvalidPostback(_) | HttpError::MissingCookie | HttpError::RetryLater => {
-            (RuleCode::InvalidRequest, None)
-        }
+        // Conversion and admin errors are never raised for hits.
+        HttpError::InvalidPostback(_)
+        | HttpError::MissingCookie
+        | HttpError::RetryLater
+        | HttpError::AdminUnauthorized
+        | HttpError::NoDatabase
+        | HttpError::DatabaseUnavailable
+        | HttpError::NotFound => (RuleCode::InvalidRequest, None),
     };
     let decision = Decision {
         transaction_id: crate::routing::TransactionId::random(&mut rand::rng()),

@@ -7,12 +7,14 @@
 //! functions of figures, settings and (for `explore`) an rng: no clock, no I/O,
 //! no database. Figures come in through `FiguresSource`; a run goes out as a
 //! `RunResult`, which reaches routing only through the catalog snapshot.
+//! `history` (runs read back for the admin page) is pure too.
 //! `store` (Postgres reads), `scheduler` (locks, clock, rng) and `show` are the
 //! I/O around them: they load first, then call the pure code.
 //! See docs/KPI.md.
 
 pub mod explore;
 mod gamma;
+pub mod history;
 pub mod memory;
 pub mod metric;
 pub mod rank;

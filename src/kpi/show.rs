@@ -92,12 +92,27 @@ pub struct Overview {
     pub next_run: Option<DateTime<Utc>>,
     /// Per-offer figures of the latest run (since the reset).
     pub last_figures: serde_json::Value,
-    /// The last 10 runs, newest first (before the reset too).
+    /// The last runs (10 for `kpi show`), newest first (before the reset too).
     pub runs: Vec<RunSummary>,
 }
 
+/// How many runs `kpi show` lists.
+pub const RUNS_SHOWN: i64 = 10;
+
+/// `kpi show`: the card of `link_id` on a catalog loaded now.
 pub async fn overview(pool: &PgPool, link_id: i64) -> Result<Overview, ShowError> {
     let catalog = load_catalog(pool).await?;
+    overview_in(pool, &catalog, link_id, RUNS_SHOWN).await
+}
+
+/// The card of `link_id` with its settings from `catalog` (the server passes
+/// the snapshot it routes with) and its last `runs` runs.
+pub async fn overview_in(
+    pool: &PgPool,
+    catalog: &Catalog,
+    link_id: i64,
+    runs: i64,
+) -> Result<Overview, ShowError> {
     let link = catalog
         .smart_link(link_id)
         .ok_or(ShowError::UnknownLink(link_id))?;
@@ -105,9 +120,10 @@ pub async fn overview(pool: &PgPool, link_id: i64) -> Result<Overview, ShowError
         "SELECT id, ran_at, window_start, window_end, threshold_met, ranking, shares,
                 ranking_changed, figures
          FROM smart_link_kpi_runs WHERE smart_link_id = $1
-         ORDER BY ran_at DESC, id DESC LIMIT 10",
+         ORDER BY ran_at DESC, id DESC LIMIT $2",
     )
     .bind(link_id)
+    .bind(runs)
     .fetch_all(pool)
     .await?;
     let current = runs

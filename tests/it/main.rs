@@ -6,6 +6,7 @@ mod common;
 mod conversion_support;
 mod pg_proxy;
 
+mod admin_postgres;
 mod catalog_postgres;
 mod check_catalog;
 mod clicks_postgres;

@@ -1,0 +1,47 @@
+//! The admin listener: pages and JSON for people who run the network, on an
+//! address of their own (`SWITCHYARD_ADMIN_LISTEN`), never on the tracking
+//! port. Every route sits behind `auth` when a token is configured.
+//!
+//! Handlers read the served catalog snapshot and Postgres, never the
+//! redirect path's state: the admin listener can be slow without slowing a
+//! redirect. See docs/KPI.md, "The admin page".
+
+mod auth;
+mod chart;
+mod observe;
+mod page;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use sqlx::PgPool;
+
+use crate::catalog::CatalogHandle;
+use crate::config::AdminToken;
+
+pub use auth::TokenDigest;
+
+/// What the admin handlers share; built once in `app::start`.
+#[derive(Debug)]
+pub struct AdminState {
+    pub catalog: Arc<CatalogHandle>,
+    /// `None` without DATABASE_URL: the routes answer `503 no_database`.
+    pub pool: Option<PgPool>,
+}
+
+/// `token`: every route requires it as `Authorization: Bearer`; `None`: no
+/// check (start-up allows that on loopback only).
+pub fn router(state: Arc<AdminState>, token: Option<&AdminToken>) -> Router {
+    Router::new()
+        .route("/admin/smart-links/{id}/kpi", get(routes::kpi_json))
+        .route("/admin/smart-links/{id}", get(routes::kpi_page))
+        .route_layer(axum::middleware::from_fn_with_state(
+            token.map(TokenDigest::of),
+            auth::require_token,
+        ))
+        .route_layer(axum::middleware::from_fn(observe::observe))
+        .fallback(routes::not_found)
+        .with_state(state)
+}
