@@ -19,7 +19,9 @@
 use rand::Rng;
 
 use super::gamma::gamma;
-use super::metric::{Figures, is_sum, units};
+use super::carry::{Evidence, History};
+use super::change::evidence;
+use super::metric::{Figures, is_sum};
 use super::rank::{rank, score};
 use super::{KpiMetric, KpiSettings, KpiStrategy, RunResult};
 
@@ -36,14 +38,26 @@ pub struct ExploreParams {
     /// forgetting, so plain P(best) keeps too much traffic on offers the
     /// floor already measures.
     pub sharpen: f64,
+    /// Evidence from before the window counts half as much every this many
+    /// hours (`carry`).
+    pub half_life_hours: f64,
+    /// An offer whose latest hours' rate is this many standard errors from
+    /// its rate before them is judged on those hours alone: its rate changed
+    /// (`change`).
+    pub change_z: f64,
+    /// The latest hours `change` compares with the rest, in hours.
+    pub recent_hours: [u32; 4],
 }
 
 impl Default for ExploreParams {
     fn default() -> Self {
         Self {
-            min_share: 0.01,
+            min_share: 0.005,
             draws: 4_000,
             sharpen: 2.0,
+            half_life_hours: 48.0,
+            change_z: 3.5,
+            recent_hours: [1, 2, 4, 8],
         }
     }
 }
@@ -54,11 +68,14 @@ impl Default for ExploreParams {
 pub fn explore(
     settings: &KpiSettings,
     offers: &[(i64, Figures)],
+    history: &History,
     params: &ExploreParams,
     rng: &mut impl Rng,
 ) -> RunResult {
     let mut run = rank(settings, offers);
     run.strategy = KpiStrategy::Explore;
+    let (evidence, kept) = evidence(settings.metric, offers, history, params.change_z);
+    run.carried = kept;
     if !run.threshold_met || offers.is_empty() {
         return run;
     }
@@ -67,7 +84,8 @@ pub fn explore(
     } else {
         1.0
     };
-    let wins: Vec<f64> = thompson(settings, offers, params.draws.max(1), rng)
+    let arms = arms(settings, offers, &evidence);
+    let wins: Vec<f64> = thompson(settings, &arms, params.draws.max(1), rng)
         .into_iter()
         .map(|w| w.powf(sharpen))
         .collect();
@@ -98,13 +116,7 @@ pub fn explore(
 }
 
 /// How often each offer won, out of `draws` (as f64 for the arithmetic).
-fn thompson(
-    settings: &KpiSettings,
-    offers: &[(i64, Figures)],
-    draws: u32,
-    rng: &mut impl Rng,
-) -> Vec<f64> {
-    let arms = arms(settings, offers);
+fn thompson(settings: &KpiSettings, arms: &[Arm], draws: u32, rng: &mut impl Rng) -> Vec<f64> {
     let mut wins = vec![0.0; arms.len()];
     for _ in 0..draws {
         let mut best: Option<(usize, f64)> = None;
@@ -130,10 +142,10 @@ struct Arm {
     value: f64,
 }
 
-fn arms(settings: &KpiSettings, offers: &[(i64, Figures)]) -> Vec<Arm> {
-    let bases: Vec<Basis> = offers
+fn arms(settings: &KpiSettings, offers: &[(i64, Figures)], evidence: &[Evidence]) -> Vec<Arm> {
+    let bases: Vec<Basis> = evidence
         .iter()
-        .map(|(_, f)| basis(settings.metric, f))
+        .map(|e| basis(settings.metric, e))
         .collect();
     let pooled_k: f64 = bases.iter().map(|b| b.successes).sum();
     let pooled_n: f64 = bases.iter().map(|b| b.base).sum();
@@ -170,28 +182,28 @@ fn arms(settings: &KpiSettings, offers: &[(i64, Figures)]) -> Vec<Arm> {
 }
 
 /// Successes over a base, and the money those successes brought (money metrics).
-struct Basis {
-    successes: f64,
-    base: f64,
-    money: Option<f64>,
+pub(super) struct Basis {
+    pub(super) successes: f64,
+    pub(super) base: f64,
+    pub(super) money: Option<f64>,
 }
 
-fn basis(metric: KpiMetric, f: &Figures) -> Basis {
+pub(super) fn basis(metric: KpiMetric, e: &Evidence) -> Basis {
     let conversions = |money: Option<f64>| Basis {
-        successes: f.conversions as f64,
-        base: f.clicks as f64,
+        successes: e.conversions,
+        base: e.clicks,
         money,
     };
     match metric {
         KpiMetric::Cv | KpiMetric::Cvr => conversions(None),
         KpiMetric::Evr => Basis {
-            successes: f.events as f64,
-            base: f.unique_clicks as f64,
+            successes: e.events,
+            base: e.unique_clicks,
             money: None,
         },
-        KpiMetric::Rpc | KpiMetric::Revenue => conversions(Some(units(f.revenue))),
-        KpiMetric::Cpc | KpiMetric::Payout => conversions(Some(units(f.payout))),
-        KpiMetric::Epc | KpiMetric::Profit => conversions(Some(units(f.profit()))),
+        KpiMetric::Rpc | KpiMetric::Revenue => conversions(Some(e.revenue)),
+        KpiMetric::Cpc | KpiMetric::Payout => conversions(Some(e.payout)),
+        KpiMetric::Epc | KpiMetric::Profit => conversions(Some(e.profit())),
     }
 }
 
@@ -242,6 +254,7 @@ mod tests {
             explore(
                 &settings(KpiMetric::Rpc),
                 &window(),
+                &History::default(),
                 &params,
                 &mut SmallRng::seed_from_u64(seed),
             )
@@ -263,7 +276,7 @@ mod tests {
                     goal,
                     ..settings(metric)
                 };
-                let run = explore(&s, &window(), &params, &mut SmallRng::seed_from_u64(1));
+                let run = explore(&s, &window(), &History::default(), &params, &mut SmallRng::seed_from_u64(1));
                 assert_eq!(run.shares.len(), 4, "{metric:?}");
                 let total: f64 = run.shares.iter().sum();
                 assert!((total - 1.0).abs() < 1e-9, "{metric:?}: {total}");
@@ -282,6 +295,7 @@ mod tests {
         let run = explore(
             &settings(KpiMetric::Cvr),
             &window(),
+                &History::default(),
             &ExploreParams::default(),
             &mut SmallRng::seed_from_u64(5),
         );
@@ -308,6 +322,7 @@ mod tests {
         let run = explore(
             &settings(KpiMetric::Cvr),
             &many,
+            &History::default(),
             &params,
             &mut SmallRng::seed_from_u64(5),
         );
@@ -322,6 +337,7 @@ mod tests {
         let run = explore(
             &settings(KpiMetric::Cvr),
             &[(1, f(300, 9)), (2, f(300, 1))],
+            &History::default(),
             &ExploreParams::default(),
             &mut SmallRng::seed_from_u64(5),
         );
