@@ -121,8 +121,7 @@ pub fn gap(
     let previous = previous?;
     // A reset after the previous run cleared what it learned; a previous run
     // from the future (clock moved back) cannot be aged.
-    if reset.is_some_and(|reset| previous.ran_at < reset) || previous.window_start > window.start
-    {
+    if reset.is_some_and(|reset| previous.ran_at < reset) || previous.window_start > window.start {
         return None;
     }
     if !(half_life_hours.is_finite() && half_life_hours > 0.0) {
@@ -163,7 +162,9 @@ pub fn carry(
             let new = left
                 .iter()
                 .filter(|(id, _)| *id == offer_id)
-                .fold(Evidence::default(), |sum, (_, f)| sum.plus(&Evidence::of(f)));
+                .fold(Evidence::default(), |sum, (_, f)| {
+                    sum.plus(&Evidence::of(f))
+                });
             CarriedOffer {
                 offer_id,
                 evidence: old.scaled(fade(moved)).plus(&new.scaled(fade(moved / 2.0))),
@@ -224,10 +225,20 @@ mod tests {
         // Two hours is one half-life; the gap's middle is one hour old.
         let e = carried[0].evidence;
         let half_of_half = 0.5_f64.sqrt();
-        assert!((e.clicks - (500.0 + 100.0 * half_of_half)).abs() < 1e-9, "{e:?}");
+        assert!(
+            (e.clicks - (500.0 + 100.0 * half_of_half)).abs() < 1e-9,
+            "{e:?}"
+        );
         assert!((e.conversions - (20.0 + 4.0 * half_of_half)).abs() < 1e-9);
-        assert!((e.revenue - 20.0 * half_of_half).abs() < 1e-9, "5 per conversion");
-        assert_eq!(carried[1].evidence, Evidence::default(), "offer 2: nothing yet");
+        assert!(
+            (e.revenue - 20.0 * half_of_half).abs() < 1e-9,
+            "5 per conversion"
+        );
+        assert_eq!(
+            carried[1].evidence,
+            Evidence::default(),
+            "offer 2: nothing yet"
+        );
     }
 
     #[test]
@@ -243,7 +254,10 @@ mod tests {
     fn nothing_is_carried_without_a_previous_run_or_from_long_ago() {
         assert!(gap(None, None, window(12), 24.0).is_none());
         let prev = previous(40.0);
-        assert!(gap(Some(&prev), None, window(12), 1.0).is_none(), "12 half-lives");
+        assert!(
+            gap(Some(&prev), None, window(12), 1.0).is_none(),
+            "12 half-lives"
+        );
         assert!(gap(Some(&prev), None, window(12), 0.0).is_none());
     }
 

@@ -75,12 +75,16 @@ fn z(metric: KpiMetric, latest: &Evidence, before: &Evidence) -> f64 {
         return 0.0;
     }
     let pooled = (l.successes + b.successes) / (l.base + b.base);
-    if !(pooled > 0.0) {
+    if pooled <= 0.0 {
         return 0.0;
     }
     let part = |k: f64, n: f64| {
         let expected = n * pooled;
-        let log_term = if k > 0.0 { k * (k / expected).ln() } else { 0.0 };
+        let log_term = if k > 0.0 {
+            k * (k / expected).ln()
+        } else {
+            0.0
+        };
         log_term - k + expected
     };
     let llr = part(l.successes, l.base) + part(b.successes, b.base);

@@ -18,9 +18,9 @@
 
 use rand::Rng;
 
-use super::gamma::gamma;
 use super::carry::{Evidence, History};
 use super::change::evidence;
+use super::gamma::gamma;
 use super::metric::{Figures, is_sum};
 use super::rank::{rank, score};
 use super::{KpiMetric, KpiSettings, KpiStrategy, RunResult};
@@ -143,10 +143,7 @@ struct Arm {
 }
 
 fn arms(settings: &KpiSettings, offers: &[(i64, Figures)], evidence: &[Evidence]) -> Vec<Arm> {
-    let bases: Vec<Basis> = evidence
-        .iter()
-        .map(|e| basis(settings.metric, e))
-        .collect();
+    let bases: Vec<Basis> = evidence.iter().map(|e| basis(settings.metric, e)).collect();
     let pooled_k: f64 = bases.iter().map(|b| b.successes).sum();
     let pooled_n: f64 = bases.iter().map(|b| b.base).sum();
     let pooled_money: f64 = bases.iter().filter_map(|b| b.money).sum();
@@ -213,6 +210,7 @@ mod tests {
     use rand::rngs::SmallRng;
 
     use super::*;
+    use crate::kpi::carry::CarriedOffer;
 
     const ALL: [KpiMetric; 9] = [
         KpiMetric::Cv,
@@ -270,13 +268,26 @@ mod tests {
             draws: 2_000,
             ..ExploreParams::default()
         };
+        let carried = History {
+            carried: vec![carried(2, 5_000.0, 250.0), carried(3, 800.0, 40.0)],
+            recent: vec![window().iter().map(|&(id, _)| (id, f(100, 4))).collect()],
+        };
         for metric in ALL {
-            for goal in [None, Some(0.03)] {
+            for (goal, history) in [None, Some(0.03)]
+                .into_iter()
+                .flat_map(|g| [(g, History::default()), (g, carried.clone())])
+            {
                 let s = KpiSettings {
                     goal,
                     ..settings(metric)
                 };
-                let run = explore(&s, &window(), &History::default(), &params, &mut SmallRng::seed_from_u64(1));
+                let run = explore(
+                    &s,
+                    &window(),
+                    &history,
+                    &params,
+                    &mut SmallRng::seed_from_u64(1),
+                );
                 assert_eq!(run.shares.len(), 4, "{metric:?}");
                 let total: f64 = run.shares.iter().sum();
                 assert!((total - 1.0).abs() < 1e-9, "{metric:?}: {total}");
@@ -295,7 +306,7 @@ mod tests {
         let run = explore(
             &settings(KpiMetric::Cvr),
             &window(),
-                &History::default(),
+            &History::default(),
             &ExploreParams::default(),
             &mut SmallRng::seed_from_u64(5),
         );
@@ -344,5 +355,120 @@ mod tests {
         assert!(!run.threshold_met);
         assert!(run.ranking.is_empty() && run.shares.is_empty());
         assert_eq!(run.strategy, KpiStrategy::Explore);
+    }
+
+    /// `clicks` clicks at `rate` over `hours` hours, as carried evidence.
+    fn carried(offer_id: i64, clicks: f64, conversions: f64) -> CarriedOffer {
+        CarriedOffer {
+            offer_id,
+            evidence: Evidence::of(&f(0, 0)).plus(&Evidence {
+                clicks,
+                unique_clicks: clicks,
+                conversions,
+                events: conversions,
+                payout: conversions * 2.0,
+                revenue: conversions * 5.0,
+            }),
+        }
+    }
+
+    fn share_of(run: &RunResult, offer: i64) -> f64 {
+        let i = run.ranking.iter().position(|&id| id == offer).unwrap();
+        run.shares[i]
+    }
+
+    #[test]
+    fn carried_evidence_settles_what_the_window_cannot() {
+        // 3.0% vs 2.8% over a day cannot be told apart; a week faded in can.
+        let day = [(1, f(6_000, 180)), (2, f(6_000, 168))];
+        let params = ExploreParams::default();
+        let s = settings(KpiMetric::Rpc);
+        let alone = explore(
+            &s,
+            &day,
+            &History::default(),
+            &params,
+            &mut SmallRng::seed_from_u64(3),
+        );
+        let week = History {
+            carried: vec![carried(1, 40_000.0, 1_200.0), carried(2, 40_000.0, 1_120.0)],
+            ..History::default()
+        };
+        let with = explore(&s, &day, &week, &params, &mut SmallRng::seed_from_u64(3));
+        assert!(share_of(&alone, 1) < 0.9, "{:?}", alone.shares);
+        assert!(share_of(&with, 1) > 0.95, "{:?}", with.shares);
+        assert_eq!(
+            with.carried, week.carried,
+            "consistent evidence is carried on"
+        );
+        assert_eq!(
+            with.offers[0].value, alone.offers[0].value,
+            "values stay the window's"
+        );
+    }
+
+    #[test]
+    fn a_leader_whose_latest_hours_dropped_loses_the_lead_at_once_for_every_metric() {
+        // A week at 4% and a window at 3.9%, but its last two hours at 1.5%.
+        let window = [(1, f(9_000, 351)), (2, f(3_000, 90))];
+        let history = History {
+            carried: vec![carried(1, 30_000.0, 1_200.0), carried(2, 5_000.0, 150.0)],
+            recent: vec![
+                vec![(1, f(400, 6)), (2, f(100, 3))],
+                vec![(1, f(800, 12)), (2, f(200, 6))],
+            ],
+        };
+        for metric in ALL {
+            let run = explore(
+                &settings(metric),
+                &window,
+                &history,
+                &ExploreParams::default(),
+                &mut SmallRng::seed_from_u64(3),
+            );
+            assert_eq!(run.ranking[0], 2, "{metric:?}: {:?}", run.shares);
+            assert_eq!(
+                run.carried,
+                vec![carried(2, 5_000.0, 150.0)],
+                "{metric:?}: the changed offer's old evidence is dropped"
+            );
+        }
+    }
+
+    #[test]
+    fn two_lucky_conversions_at_the_floor_are_not_a_change() {
+        // 5 clicks an hour at 2% and two convert: 6 standard errors for a z
+        // test on the difference, 2.9 for the likelihood ratio.
+        let window = [(1, f(11_000, 440)), (2, f(120, 2))];
+        let history = History {
+            carried: vec![carried(1, 20_000.0, 800.0), carried(2, 300.0, 6.0)],
+            recent: vec![vec![(1, f(495, 20)), (2, f(5, 2))]],
+        };
+        let run = explore(
+            &settings(KpiMetric::Rpc),
+            &window,
+            &history,
+            &ExploreParams::default(),
+            &mut SmallRng::seed_from_u64(3),
+        );
+        assert_eq!(run.carried, history.carried);
+        assert!(share_of(&run, 1) > 0.99, "{:?}", run.shares);
+    }
+
+    #[test]
+    fn below_the_threshold_the_evidence_is_still_carried_on() {
+        let history = History {
+            carried: vec![carried(1, 2_000.0, 60.0)],
+            ..History::default()
+        };
+        let run = explore(
+            &settings(KpiMetric::Cvr),
+            &[(1, f(300, 9)), (2, f(300, 1))],
+            &history,
+            &ExploreParams::default(),
+            &mut SmallRng::seed_from_u64(5),
+        );
+        assert!(!run.threshold_met && run.shares.is_empty());
+        assert_eq!(run.carried, history.carried);
     }
 }

@@ -203,4 +203,50 @@ smart_link_offers:
         assert!(run.threshold_met);
         assert_eq!(run.ranking, vec![2, 1]);
     }
+
+    #[test]
+    fn an_explore_run_carries_the_hours_that_left_its_window_unless_reset() {
+        let mut source = file::parse(LINK, "test").unwrap();
+        source.smart_links[0].kpi_strategy = KpiStrategy::Explore;
+        source.smart_links[0].optimization_reset_at = None;
+        let catalog = Catalog::build(source.clone(), Origin::Test, 1).unwrap();
+        let link = catalog.smart_link(1).unwrap();
+        let t = |h: u32| Utc.with_ymd_and_hms(2024, 1, 1, h, 0, 0).unwrap();
+        let mut store = HourlyFigures::default();
+        store.add(1, t(1), 1, &figures(100, 10));
+        store.add(1, t(13), 1, &figures(100, 1));
+        let previous = PreviousRun {
+            ran_at: t(12),
+            window_start: t(0),
+            carried: Vec::new(),
+        };
+        let params = ExploreParams::default();
+        let run = |link: &SmartLink| {
+            let reads = reads(link, Some(&previous), t(14), &params);
+            let (window, run) = optimize(
+                link,
+                &store,
+                Some(&previous),
+                t(14),
+                &params,
+                &mut SmallRng::seed_from_u64(1),
+            );
+            (reads, window, run)
+        };
+        let (reads, window, carried) = run(link);
+        assert_eq!(window.start, t(2));
+        assert_eq!(reads.start, t(0), "the hours since the last window start");
+        assert_eq!(carried.carried[0].offer_id, 1);
+        let hour_1 = carried.carried[0].evidence;
+        assert!(
+            hour_1.conversions > 9.0 && hour_1.conversions < 10.0,
+            "{hour_1:?}"
+        );
+
+        source.smart_links[0].optimization_reset_at = Some(t(13));
+        let reset = Catalog::build(source, Origin::Test, 2).unwrap();
+        let (reads, _, cleared) = run(reset.smart_link(1).unwrap());
+        assert!(cleared.carried.is_empty(), "{:?}", cleared.carried);
+        assert_eq!(reads.start, t(13), "nothing before the reset is read");
+    }
 }

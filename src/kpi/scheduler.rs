@@ -18,9 +18,9 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::carry::{CarriedOffer, PreviousRun};
 use super::explore::ExploreParams;
 use super::record::{INSERT_SQL, KpiRunRecord, record};
-use super::carry::{CarriedOffer, PreviousRun};
 use super::run::{optimize, reads};
 use super::store::{self, StoreError};
 use crate::catalog::source::RedirectMechanism;
@@ -198,7 +198,11 @@ impl PreviousRow {
         PreviousRun {
             ran_at: self.ran_at,
             window_start: self.window_start,
-            carried: self.carried.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+            carried: self
+                .carried
+                .as_ref()
+                .map(|c| c.0.clone())
+                .unwrap_or_default(),
         }
     }
 }

@@ -123,3 +123,38 @@ impl FiguresSource for LoadedFigures {
         sums.into_iter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn loaded_hours_answer_any_stretch_inside_the_span_and_nothing_outside() {
+        let t = |h: u32| Utc.with_ymd_and_hms(2024, 1, 1, h, 0, 0).unwrap();
+        let clicks = |n: u64| Figures {
+            clicks: n,
+            ..Figures::default()
+        };
+        let loaded = LoadedFigures {
+            link: 7,
+            span: Window {
+                start: t(0),
+                end: t(3),
+            },
+            hours: vec![
+                (t(0), 1, clicks(1)),
+                (t(1), 1, clicks(2)),
+                (t(2), 2, clicks(4)),
+            ],
+        };
+        assert_eq!(
+            loaded.figures(7, t(0), t(3)),
+            vec![(1, clicks(3)), (2, clicks(4))]
+        );
+        assert_eq!(loaded.figures(7, t(1), t(2)), vec![(1, clicks(2))]);
+        assert!(loaded.figures(7, t(0), t(4)).is_empty(), "not loaded");
+        assert!(loaded.figures(8, t(0), t(3)).is_empty(), "another link");
+    }
+}
