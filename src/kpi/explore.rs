@@ -1,9 +1,11 @@
 //! The exploring strategy: Thompson sampling on the link's metric over the
-//! lookback window, turned into traffic shares with a floor.
+//! lookback window and the evidence carried from before it (`carry`, cut by
+//! `change` when an offer's rate moved), turned into traffic shares with a
+//! floor.
 //!
 //! Plain ranking sends everything to the last run's winner, so the others stop
 //! being measured and a leader whose conversion rate drops keeps the traffic.
-//! Here each offer's share is the probability, under the window's evidence,
+//! Here each offer's share is the probability, under its evidence,
 //! that it is the best, and every offer keeps at least `min_share`: the leader
 //! takes most clicks, the rest stay measured, and a drop shows within hours.
 //!
