@@ -3,7 +3,8 @@
 //! routing decision through simulated hours; in production, a scheduler runs
 //! each link at its frequency over the hourly rollups (`scheduler`, `store`).
 //!
-//! **Boundary:** `metric`, `rank`, `explore`, `gamma` and `record` are pure
+//! **Boundary:** `metric`, `rank`, `explore`, `carry`, `change`, `gamma` and
+//! `record` are pure
 //! functions of figures, settings and (for `explore`) an rng: no clock, no I/O,
 //! no database. Figures come in through `FiguresSource`; a run goes out as a
 //! `RunResult`, which reaches routing only through the catalog snapshot.
@@ -12,6 +13,8 @@
 //! I/O around them: they load first, then call the pure code.
 //! See docs/KPI.md.
 
+pub mod carry;
+mod change;
 pub mod explore;
 mod gamma;
 pub mod history;

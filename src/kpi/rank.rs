@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 
 use serde::Serialize;
 
+use super::carry::CarriedOffer;
 use super::metric::{Figures, value};
 use super::{KpiMetric, KpiSettings, KpiStrategy};
 
@@ -46,6 +47,9 @@ pub struct RunResult {
     pub ranking: Vec<i64>,
     /// `shares[i]` is the traffic share of `ranking[i]`; empty for rank runs.
     pub shares: Vec<f64>,
+    /// Evidence from before the window, for the next run (explore runs;
+    /// `kpi::carry`).
+    pub carried: Vec<CarriedOffer>,
 }
 
 impl RunResult {
@@ -93,6 +97,7 @@ pub fn rank(settings: &KpiSettings, offers: &[(i64, Figures)]) -> RunResult {
         offers: results,
         ranking,
         shares: Vec::new(),
+        carried: Vec::new(),
     }
 }
 

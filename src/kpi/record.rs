@@ -4,16 +4,18 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::carry::{CarriedOffer, PreviousRun};
 use super::run::Window;
 use super::{KpiMetric, KpiStrategy, RunResult};
 use crate::catalog::source::SmartLinkKpiRunRow;
 
 /// Binds, in order: smart_link_id, ran_at, window_start, window_end, metric,
-/// goal, strategy, threshold_met, figures, ranking, shares, ranking_changed.
+/// goal, strategy, threshold_met, figures, ranking, shares, ranking_changed,
+/// carried.
 pub const INSERT_SQL: &str = "INSERT INTO smart_link_kpi_runs
     (smart_link_id, ran_at, window_start, window_end, metric, goal, strategy,
-     threshold_met, figures, ranking, shares, ranking_changed)
-    VALUES ($1, $2, $3, $4, $5, $6::float8::numeric, $7, $8, $9, $10, $11, $12)";
+     threshold_met, figures, ranking, shares, ranking_changed, carried)
+    VALUES ($1, $2, $3, $4, $5, $6::float8::numeric, $7, $8, $9, $10, $11, $12, $13)";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct KpiRunRecord {
@@ -29,6 +31,9 @@ pub struct KpiRunRecord {
     pub ranking: Vec<i64>,
     pub shares: Option<Vec<f64>>,
     pub ranking_changed: bool,
+    /// Evidence from before the window for the next run (`kpi::carry`);
+    /// `None` for rank runs.
+    pub carried: Option<Vec<CarriedOffer>>,
 }
 
 /// `previous_ranking`: the link's last recorded ranking, if any.
@@ -70,6 +75,7 @@ pub fn record(
         shares: (run.strategy == KpiStrategy::Explore && run.threshold_met)
             .then(|| run.shares.clone()),
         ranking_changed: previous_ranking != Some(run.ranking.as_slice()),
+        carried: (run.strategy == KpiStrategy::Explore).then(|| run.carried.clone()),
     }
 }
 
@@ -83,6 +89,15 @@ impl KpiRunRecord {
             threshold_met: self.threshold_met,
             ranking: self.ranking.clone(),
             shares: self.shares.clone(),
+        }
+    }
+
+    /// What the link's next run reads of this one.
+    pub fn as_previous(&self) -> PreviousRun {
+        PreviousRun {
+            ran_at: self.ran_at,
+            window_start: self.window.start,
+            carried: self.carried.clone().unwrap_or_default(),
         }
     }
 }

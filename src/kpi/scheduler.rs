@@ -18,9 +18,10 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::carry::{CarriedOffer, PreviousRun};
 use super::explore::ExploreParams;
 use super::record::{INSERT_SQL, KpiRunRecord, record};
-use super::run::{optimize, window};
+use super::run::{optimize, reads};
 use super::store::{self, StoreError};
 use crate::catalog::source::RedirectMechanism;
 use crate::catalog::{Catalog, CatalogHandle};
@@ -160,17 +161,20 @@ pub async fn run_link(
     if reset.is_some() {
         link.optimization_reset_at = reset;
     }
-    let figures = store::load(&mut tx, link_id, window(&link, now)).await?;
-    let previous: Option<Vec<i64>> = sqlx::query_scalar(
-        "SELECT ranking FROM smart_link_kpi_runs WHERE smart_link_id = $1
-         ORDER BY ran_at DESC, id DESC LIMIT 1",
+    let previous: Option<PreviousRow> = sqlx::query_as(
+        "SELECT ran_at, window_start, ranking, carried FROM smart_link_kpi_runs
+         WHERE smart_link_id = $1 ORDER BY ran_at DESC, id DESC LIMIT 1",
     )
     .bind(link_id)
     .fetch_optional(&mut *tx)
     .await?;
+    let last = previous.as_ref().map(PreviousRow::as_previous);
+    let params = ExploreParams::default();
+    let figures = store::load(&mut tx, link_id, reads(&link, last.as_ref(), now, &params)).await?;
     let mut rng = SmallRng::seed_from_u64(seed(link_id, now));
-    let (run_window, result) = optimize(&link, &figures, now, &ExploreParams::default(), &mut rng);
-    let run = record(link_id, now, run_window, &result, previous.as_deref());
+    let (run_window, result) = optimize(&link, &figures, last.as_ref(), now, &params, &mut rng);
+    let previous_ranking = previous.as_ref().map(|p| p.ranking.as_slice());
+    let run = record(link_id, now, run_window, &result, previous_ranking);
     if dry_run {
         tx.rollback().await?;
     } else {
@@ -178,6 +182,29 @@ pub async fn run_link(
         tx.commit().await?;
     }
     Ok(Outcome::Ran(Box::new(run)))
+}
+
+/// The columns of the link's latest run that the next one reads.
+#[derive(sqlx::FromRow)]
+struct PreviousRow {
+    ran_at: DateTime<Utc>,
+    window_start: DateTime<Utc>,
+    ranking: Vec<i64>,
+    carried: Option<sqlx::types::Json<Vec<CarriedOffer>>>,
+}
+
+impl PreviousRow {
+    fn as_previous(&self) -> PreviousRun {
+        PreviousRun {
+            ran_at: self.ran_at,
+            window_start: self.window_start,
+            carried: self
+                .carried
+                .as_ref()
+                .map(|c| c.0.clone())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Inserts a run with `kpi::record::INSERT_SQL` (whose trigger NOTIFYs).
@@ -195,6 +222,7 @@ pub async fn insert(conn: &mut sqlx::PgConnection, run: &KpiRunRecord) -> Result
         .bind(&run.ranking)
         .bind(&run.shares)
         .bind(run.ranking_changed)
+        .bind(run.carried.as_ref().map(sqlx::types::Json))
         .execute(conn)
         .await?;
     Ok(())

@@ -25,6 +25,13 @@ pub struct SimulateArgs {
     /// Exploring strategy: shares follow P(best) to this power.
     #[arg(long)]
     sharpen: Option<f64>,
+    /// Exploring strategy: carried evidence counts half every this many hours.
+    #[arg(long)]
+    half_life: Option<f64>,
+    /// Exploring strategy: standard errors between an offer's window and
+    /// carried rates that mean its rate changed.
+    #[arg(long)]
+    change_z: Option<f64>,
     /// Worker threads (seeds run in parallel).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -45,6 +52,12 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     if let Some(sharpen) = args.sharpen {
         params.sharpen = sharpen;
+    }
+    if let Some(half_life) = args.half_life {
+        params.half_life_hours = half_life;
+    }
+    if let Some(change_z) = args.change_z {
+        params.change_z = change_z;
     }
     for path in &args.markets {
         let market = Market::load(path)?;

@@ -14,7 +14,7 @@ use crate::catalog::{Catalog, CatalogErrors, Origin};
 use crate::counters::CounterStore;
 use crate::kpi::explore::ExploreParams;
 use crate::kpi::memory::HourlyFigures;
-use crate::kpi::record::record;
+use crate::kpi::record::{KpiRunRecord, record};
 use crate::kpi::{Figures, KpiStrategy, optimize};
 use crate::routing::smart_link::decide_smart_link;
 use crate::routing::{Inputs, Outcome, TransactionId};
@@ -82,7 +82,7 @@ pub async fn episode(
     let mut route_rng = rng(seed, 1);
     let mut world_rng = rng(seed, 2);
     let mut optimizer_rng = rng(seed, 3);
-    let mut previous_ranking: Option<Vec<i64>> = None;
+    let mut previous: Option<KpiRunRecord> = None;
     let mut captured = Captured::default();
     let spacing = 3_600_000 / i64::from(market.clicks_per_hour);
     let mut transaction = 0u128;
@@ -91,16 +91,24 @@ pub async fn episode(
         let hour_start = start + Duration::hours(i64::from(hour));
         if hour > 0 && hour % market.link.frequency_hours == 0 {
             let link = catalog.smart_link(LINK_ID).ok_or(EpisodeError::NoLink)?;
-            let (window, run) = optimize(link, &store, hour_start, params, &mut optimizer_rng);
+            let last = previous.as_ref().map(KpiRunRecord::as_previous);
+            let (window, run) = optimize(
+                link,
+                &store,
+                last.as_ref(),
+                hour_start,
+                params,
+                &mut optimizer_rng,
+            );
             let row = record(
                 LINK_ID,
                 hour_start,
                 window,
                 &run,
-                previous_ranking.as_deref(),
+                previous.as_ref().map(|p| p.ranking.as_slice()),
             );
-            previous_ranking = Some(row.ranking.clone());
             source.smart_link_kpi_runs = vec![row.as_row()];
+            previous = Some(row);
             version += 1;
             catalog = Catalog::build(source.clone(), Origin::Test, version)?;
         }

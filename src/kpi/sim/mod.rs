@@ -222,6 +222,14 @@ offers:
                 "winner-drift",
                 include_str!("../../../examples/markets/winner-drift.yaml"),
             ),
+            (
+                "two-offers",
+                include_str!("../../../examples/markets/two-offers.yaml"),
+            ),
+            (
+                "late-improver",
+                include_str!("../../../examples/markets/late-improver.yaml"),
+            ),
         ] {
             let market = Market::parse(text, name).unwrap();
             assert_eq!((market.hours, market.clicks_per_hour), (168, 500), "{name}");
