@@ -29,7 +29,7 @@ INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1), (2, 1);
 INSERT INTO smart_links (id, name, mechanism) VALUES (1, 'Fuzz link', 'weight');
 INSERT INTO smart_link_offers (smart_link_id, offer_id, weight) VALUES (1, 1, 1), (1, 2, 1);
 SQL
-RUST_LOG=warn DATABASE_URL="$DB_URL" SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$SPILL/server.log" & sy=$!
+SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn DATABASE_URL="$DB_URL" SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$SPILL/server.log" & sy=$!
 trap 'kill $sy 2>/dev/null || true; rm -rf "$SPILL"' EXIT
 for _ in $(seq 1 50); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.2; done
 started=$(date +%s)

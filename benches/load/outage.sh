@@ -55,7 +55,7 @@ INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1);
 SQL
 
 taskset -c 0 env TOKIO_WORKER_THREADS=1 RUST_LOG=warn DATABASE_URL="$DB_URL" \
-  SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$WORK/server.log" & sy=$!; pids+=($sy)
+  SWITCHYARD_ADMIN_LISTEN=off SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$WORK/server.log" & sy=$!; pids+=($sy)
 for _ in $(seq 1 50); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.2; done
 
 metric() { # name: the sum of every series of that metric
