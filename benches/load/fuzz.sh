@@ -12,7 +12,7 @@ N=${N:-50000}
 SEED=${SEED:-10}
 ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=switchyard_fuzz
-LISTEN=127.0.0.1:18091
+LISTEN=${LISTEN:-127.0.0.1:18091}
 SPILL=$(mktemp -d /tmp/switchyard-fuzz.XXXXXX)
 cargo build --release --quiet --bin switchyard
 BIN=target/release/switchyard
@@ -32,6 +32,8 @@ SQL
 SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn DATABASE_URL="$DB_URL" SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$SPILL/server.log" & sy=$!
 trap 'kill $sy 2>/dev/null || true; rm -rf "$SPILL"' EXIT
 for _ in $(seq 1 50); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.2; done
+# Another server on the port would answer in its place (and this one exit).
+kill -0 "$sy" 2>/dev/null || { cat "$SPILL/server.log" >&2; echo "the server did not start (is $LISTEN taken? set LISTEN)" >&2; exit 1; }
 started=$(date +%s)
 python3 benches/load/fuzz.py "$LISTEN" "$N" "$SEED"
 echo "fuzz took $(( $(date +%s) - started )) s"
