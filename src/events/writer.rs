@@ -14,6 +14,11 @@
 //! a background probe asks the sink whether it is back. So the channel does not
 //! fill and handlers do not wait while Postgres is down or slow. The replay
 //! after recovery is paced (`replay_share`) and yields to live batches.
+//!
+//! **Invariant:** the writer shares runtime threads with the handlers, so it
+//! never holds one for long: every loop over a batch (COPY encoding, spilling,
+//! decoding a spilled chunk, freeing a written batch) yields every
+//! `EVENTS_PER_SLICE` events, and a batch is handed over, never copied.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
