@@ -22,7 +22,7 @@ use crate::routing::TransactionId;
 /// enough that a half-filled chunk per shard is little beside the records held.
 pub(super) const CHUNK: u32 = 64;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Chunk {
     records: Vec<Record>,
     /// Kept texts of the chunk's records (see `texts`).
@@ -167,7 +167,7 @@ impl Shard {
                 }
             }
             self.head = position.wrapping_add(1);
-            if self.head % CHUNK == 0
+            if self.head.is_multiple_of(CHUNK)
                 && let Some(mut chunk) = self.chunks.pop_front()
             {
                 chunk.records.clear();
