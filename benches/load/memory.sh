@@ -40,13 +40,22 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && br
 
 status() { grep -E '^(VmRSS|VmHWM)' "/proc/$sy/status" | tr -s ' \t' ' ' | tr '\n' ' '; }
 echo "started: $(status)"
+redirected() {
+  curl -s "http://127.0.0.1:$PORT/metrics" |
+    awk '/^switchyard_hits_total/ && /kind="click"/ && /outcome="redirected"/ {s += $2} END {print s + 0}'
+}
 start=$(date +%s)
+# wrk runs for its whole duration even after its Lua script stops sending, so it
+# is stopped here once the server has redirected CLICKS clicks.
 CLICKS=$CLICKS taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d3600s -s benches/load/memory.lua \
-  "http://127.0.0.1:$PORT/c?oid=1&affid=1" > "$work/wrk.txt" || true
+  "http://127.0.0.1:$PORT/c?oid=1&affid=1" > "$work/wrk.txt" &
+wrk_pid=$!
+while kill -0 "$wrk_pid" 2>/dev/null && (( $(redirected) < CLICKS )); do sleep 1; done
+kill "$wrk_pid" 2>/dev/null || true
+wait "$wrk_pid" 2>/dev/null || true
 elapsed=$(( $(date +%s) - start ))
 # Let the writer drain before reading the figures.
 sleep 2
 held=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^switchyard_click_index_entries / {print $2}')
-redirected=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^switchyard_hits_total/ && /outcome="redirected"/ {s += $2} END {print s}')
-echo "sent: $(awk '/requests in/ {print $1}' "$work/wrk.txt") requests in ${elapsed}s; redirected: ${redirected:-?}; in the click index: ${held:-?}"
+echo "redirected: $(redirected) clicks in ${elapsed}s; in the click index: ${held:-?}"
 echo "after: $(status)"
