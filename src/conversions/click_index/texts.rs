@@ -35,6 +35,22 @@ fn text<'a>(
     }
 }
 
+/// The bytes `append` writes for these texts.
+pub(super) fn entry_len(
+    keep: ClickTexts,
+    subs: &[Option<String>; 5],
+    source_id: Option<&str>,
+) -> usize {
+    if keep.is_empty() {
+        return 0;
+    }
+    let texts = (0..ClickTexts::COUNT).filter(|&i| keep.contains(i));
+    3 + texts
+        .filter_map(|i| text(i, subs, source_id))
+        .map(|value| 2 + value.len())
+        .sum::<usize>()
+}
+
 /// Appends the entry of the click in `slot`; writes nothing when `keep` is empty.
 pub(super) fn append(
     out: &mut Vec<u8>,
@@ -126,6 +142,10 @@ mod tests {
         ));
         append(&mut bytes, 3, keep, &subs("abc"), Some("src")).unwrap();
         append(&mut bytes, 9, keep, &subs("xyz"), None).unwrap();
+        assert_eq!(
+            bytes.len(),
+            entry_len(keep, &subs("abc"), Some("src")) + entry_len(keep, &subs("xyz"), None)
+        );
         let texts = find(&bytes, 9);
         assert_eq!(texts.kept, keep);
         assert_eq!(
