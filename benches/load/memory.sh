@@ -33,10 +33,12 @@ if [[ "${ECHO_SUB1:-0}" == 1 ]]; then
   catalog_args=(--catalog-file "$work/catalog.yaml")
 fi
 
-taskset -c 0 env TOKIO_WORKER_THREADS=1 RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" \
+taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" \
   --events-file "$work/events.jsonl" "${catalog_args[@]}" &
 sy=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+ready=0
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && { ready=1; break; }; sleep 0.2; done
+if [[ $ready != 1 ]]; then echo "the server did not start" >&2; exit 1; fi
 
 status() { grep -E '^(VmRSS|VmHWM)' "/proc/$sy/status" | tr -s ' \t' ' ' | tr '\n' ' '; }
 echo "started: $(status)"
