@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::click_texts::ClickTexts;
 use super::model::*;
 use super::source::{CatalogSource, RetargetingFingerprint, Status};
 use super::url_template::{UrlTemplate, UrlTemplateError};
@@ -115,6 +116,7 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
             status: row.status,
             tags: row.tags.into_iter().map(|t| t.to_lowercase()).collect(),
             api_key: row.api_key,
+            postback_texts: ClickTexts::of_postback_url(row.postback_url.as_deref()),
             postback_url: row.postback_url,
         };
         if out.partners.insert(row.id, partner).is_some() {

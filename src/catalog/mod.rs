@@ -6,6 +6,7 @@
 //! swaps the handle only when a new snapshot is complete and valid.
 
 mod build;
+pub mod click_texts;
 pub mod file;
 mod kpi_order;
 pub mod model;
@@ -25,6 +26,7 @@ use rustc_hash::FxHashMap;
 use crate::rules::settings::RuleTable;
 use crate::rules::traffic_control::TrafficControl;
 pub use build::{CatalogErrors, CatalogProblem};
+pub use click_texts::ClickTexts;
 pub use model::*;
 pub use source::{ApprovalStatus, CatalogSource, Status};
 
@@ -179,6 +181,14 @@ impl CatalogHandle {
     /// The snapshot to answer one request with; `None` before the first load.
     pub fn current(&self) -> Option<Arc<Catalog>> {
         self.current.load_full()
+    }
+
+    /// Reads the current snapshot without taking a reference count: for
+    /// per-hit work off the decision path, where a shared counter's cache line
+    /// bouncing between cores costs more than the read itself.
+    pub fn read<T>(&self, f: impl FnOnce(Option<&Catalog>) -> T) -> T {
+        let guard = self.current.load();
+        f(guard.as_deref())
     }
 
     /// Version numbers increase with every build attempt, so logs can tell a

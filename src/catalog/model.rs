@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::click_texts::ClickTexts;
 use super::money::Micros;
 use super::source::{
     ApprovalStatus, CapMetric, CapPeriod, DuplicateAction, DuplicateIdentifier, PayoutModel,
@@ -34,6 +35,8 @@ pub struct Partner {
     pub tags: Vec<String>,
     pub api_key: Option<String>,
     pub postback_url: Option<String>,
+    /// The click texts `postback_url` expands: all a conversion needs of them.
+    pub postback_texts: ClickTexts,
 }
 
 #[derive(Debug, Clone, Copy)]

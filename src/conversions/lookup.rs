@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::click_index::ClickFacts;
+use crate::catalog::ClickTexts;
 use crate::routing::TransactionId;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +75,7 @@ impl ClickLookup {
                 smart_link_id: r.4,
                 subs: [r.5, r.6, r.7, r.8, r.9],
                 source_id: r.10,
+                kept: ClickTexts::ALL,
                 local: false,
             })
         }))

@@ -18,7 +18,7 @@ mod record;
 mod rows;
 mod verdict;
 
-pub use click_index::{ClickFacts, ClickIndex};
+pub use click_index::{ClickFacts, ClickIndex, NewClick};
 pub use params::{PostbackParamError, PostbackParams};
 pub use pricing::price;
 pub use record::{ConversionError, ConversionSettings, Conversions};

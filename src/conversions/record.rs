@@ -2,13 +2,14 @@
 //! (offer status, token, window, duplicates, caps), pricing, the event row and
 //! the partner postback.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::catalog::money::Micros;
-use crate::catalog::{Catalog, CatalogHandle, Offer, Status};
+use crate::catalog::{Catalog, CatalogHandle, ClickTexts, Offer, Status};
 use crate::counters::CounterStore;
 use crate::events::{
     Attribution, ConversionRecord, ConversionStatus, Event, EventSender, HitRecord,
@@ -17,7 +18,7 @@ use crate::events::{
 use crate::postbacks::PostbackQueue;
 
 use super::caps::CapSpend;
-use super::click_index::{ClickFacts, ClickIndex};
+use super::click_index::{ClickFacts, ClickIndex, NewClick};
 use super::duplicates;
 use super::lookup::ClickLookup;
 use super::notify;
@@ -115,9 +116,17 @@ impl Conversions {
 
     /// Called for every recorded hit; keeps the redirected clicks.
     pub fn remember_hit(&self, hit: &HitRecord, now: DateTime<Utc>) {
-        if let Some(facts) = ClickFacts::from_hit(hit) {
-            self.clicks.remember(facts, now);
-        }
+        let Some(click) = NewClick::from_hit(hit) else {
+            return;
+        };
+        // Before the first snapshot (a spill replayed at start) the partner's
+        // postback URL is unknown: keep every text.
+        let keep = self.catalog.read(|catalog| {
+            catalog
+                .and_then(|c| c.partner(click.partner_id))
+                .map_or(ClickTexts::ALL, |p| p.postback_texts)
+        });
+        self.clicks.remember(&click, keep, now);
     }
 
     /// For a conversion read back from a previous run's spill file.
@@ -191,7 +200,8 @@ impl Conversions {
         if judged.notify
             && let Some(click) = &click
         {
-            self.notify_partner(&catalog, click, &recorded, &params)
+            let click = self.with_postback_texts(&catalog, click).await;
+            self.notify_partner(&catalog, &click, &recorded, &params)
                 .await;
         }
         Ok(recorded)
@@ -283,6 +293,42 @@ impl Conversions {
             revenue,
             notify: !over_soft_cap,
         })
+    }
+
+    /// The click with every text its partner's postback URL mentions. The index
+    /// keeps only those the URL mentioned when the click came; for a URL changed
+    /// since, the others are read from the click row, and expand empty only if
+    /// that row cannot be read (Postgres down, or the row not written yet).
+    async fn with_postback_texts<'c>(
+        &self,
+        catalog: &Catalog,
+        click: &'c ClickFacts,
+    ) -> Cow<'c, ClickFacts> {
+        let wanted = catalog
+            .partner(click.partner_id)
+            .map_or(ClickTexts::NONE, |p| p.postback_texts);
+        if click.kept.covers(wanted) {
+            return Cow::Borrowed(click);
+        }
+        let Some(lookup) = &self.lookup else {
+            return Cow::Borrowed(click);
+        };
+        match lookup.click(click.transaction_id).await {
+            Ok(Some(row)) => Cow::Owned(ClickFacts {
+                subs: row.subs,
+                source_id: row.source_id,
+                kept: row.kept,
+                ..click.clone()
+            }),
+            Ok(None) | Err(_) => {
+                tracing::warn!(
+                    transaction_id = %click.transaction_id,
+                    partner.id = click.partner_id,
+                    "postback URL mentions click texts not kept in memory and the click row is unreadable; they expand empty"
+                );
+                Cow::Borrowed(click)
+            }
+        }
     }
 
     async fn notify_partner(

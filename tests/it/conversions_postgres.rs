@@ -488,3 +488,49 @@ async fn over_a_soft_cap_the_conversion_stands_but_the_partner_is_not_told() {
     );
     stop(db, server).await;
 }
+
+#[tokio::test]
+async fn a_sub_the_partner_asks_for_after_the_click_is_read_from_the_click_row() {
+    let db = TestDb::create().await;
+    db.exec(NETWORK).await;
+    let partner = PartnerEndpoint::start(0).await;
+    db.exec(&format!(
+        "INSERT INTO partners (id, name, postback_url) VALUES (2, 'Red Traffic', 'http://{}/pb?c={{conversion_id}}')",
+        partner.addr
+    ))
+    .await;
+    let mut config = config_for(Some(&db));
+    config.reload_secs = 1;
+    let server = start(config).await;
+    let client = client();
+    // The partner's URL mentions no sub: the click index keeps none of them.
+    let tid = click(&client, server.addr, OFFER_FLAT, 2, "asked-later").await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            db.count("SELECT count(*) FROM clicks").await == 1
+        })
+        .await,
+        "the click row was not written"
+    );
+    let version = server.catalog.current().unwrap().version;
+    db.exec(&format!(
+        "UPDATE partners SET postback_url = 'http://{}/pb?s1={{sub1}}' WHERE id = 2",
+        partner.addr
+    ))
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            server.catalog.current().unwrap().version > version
+        })
+        .await,
+        "catalog did not reload"
+    );
+    let (_, body) = postback(&client, server.addr, &format!("transaction_id={tid}")).await;
+    assert_eq!(body["status"], "approved");
+    assert!(
+        eventually(Duration::from_secs(10), || async { partner.calls() == 1 }).await,
+        "the partner was not called"
+    );
+    assert_eq!(partner.queries.lock().unwrap()[0], "s1=asked-later");
+    stop(db, server).await;
+}
