@@ -129,3 +129,6 @@ peak=$(awk '$3 > p { p = $3 } END { print p + 0 }' "$WORK/samples.txt")
 grep -E "Latency|50%|90%|99%|requests in|Requests/sec|Non-2xx" "$WORK/wrk.txt" | sed 's/^/wrk: /'
 echo "wrk slowest request: $(awk '/Latency/ {print $4}' "$WORK/wrk.txt")"
 echo "hits counted by the server: $hits; rows in clicks: $rows; distinct: $distinct; lost: $((hits - rows))"
+echo "dead-lettered: $(psql "$DB_URL" -qAtc "select count(*) from dead_letter_events"); events lost by the server's own count: $(metric switchyard_events_lost_total "$WORK/final-metrics")"
+echo "server errors and warnings (first 5 of $(grep -c -E 'ERROR|WARN' "$WORK/server.log" || true)):"
+grep -E 'ERROR|WARN' "$WORK/server.log" | head -5 | cut -c1-300 || true

@@ -321,6 +321,14 @@ impl Writer {
             Some(flight) if flight.started.elapsed() >= self.settings.stall_after => {
                 self.spill_pending().await;
             }
+            // Each write is quick but the sink takes fewer events a second than
+            // arrive (after an outage, at the live rate plus the replay): past a
+            // second batch, waiting here would grow to `max_pending` and then
+            // make handlers wait, so the excess goes to the spill file and is
+            // replayed when the sink has room.
+            Some(_) if self.pending.len() > 2 * self.settings.batch_size => {
+                self.spill_pending().await;
+            }
             Some(_) => {}
         }
     }
