@@ -12,7 +12,10 @@
 //! channel meanwhile; a write that fails opens a breaker, and while it is open
 //! every batch goes straight to the spill file, at the rate events arrive, and
 //! a background probe asks the sink whether it is back. So the channel does not
-//! fill and handlers do not wait while Postgres is down or slow. The replay
+//! fill and handlers do not wait while Postgres is down or slow. A sink that
+//! answers quickly but takes fewer events a second than arrive gets the same
+//! treatment: beyond two batches waiting, the rest is spilled (watch
+//! `switchyard_spill_bytes` and `switchyard_event_lag_seconds`). The replay
 //! after recovery is paced (`replay_share`) and yields to live batches.
 //!
 //! **Invariant:** the writer shares runtime threads with the handlers, so it
