@@ -137,6 +137,44 @@ async fn shutdown_with_a_failing_sink_spills_everything_at_once() {
     assert_eq!(writer.await.unwrap().written, 25);
 }
 
+/// hyper drops a handler whose client hung up. A handler waiting on a full
+/// channel was dropped with its event: the hit was counted and answered but
+/// never written (64 rows short after one outage run with 64 connections).
+#[tokio::test]
+async fn a_send_dropped_while_waiting_still_queues_its_event() {
+    let dir = temp_dir("dropped-send");
+    let sink_dir = dir.join("not-yet");
+    let sink_path = sink_dir.join("events.jsonl");
+    // No spill file: the failing sink holds one event, the channel one more.
+    let settings = WriterSettings {
+        queue_capacity: 1,
+        max_pending: 1,
+        batch_size: 1,
+        ..settings()
+    };
+    let (events, writer) = spawn_writer(Sink::JsonLines(sink_path.clone()), settings, None);
+    events.send(conversion(1)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    events.send(conversion(2)).await;
+    let waiting = tokio::spawn({
+        let events = events.clone();
+        async move { events.send(conversion(3)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished(), "the third send should wait");
+    waiting.abort();
+    let _ = waiting.await;
+
+    std::fs::create_dir_all(&sink_dir).unwrap();
+    drop(events);
+    let report = tokio::time::timeout(Duration::from_secs(20), writer)
+        .await
+        .expect("the writer ends once the sink works")
+        .unwrap();
+    assert_eq!((report.written, report.lost, report.waited), (3, 0, 1));
+    assert_eq!(lines(&sink_path), 3);
+}
+
 async fn eventually(check: impl Fn() -> bool) -> bool {
     for _ in 0..500 {
         if check() {

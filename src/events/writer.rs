@@ -96,15 +96,25 @@ pub struct EventSender {
 }
 
 impl EventSender {
+    /// Queues the event, waiting while the channel is full. Once called, the
+    /// event is queued even if the caller is dropped: hyper drops a handler whose
+    /// client hung up, and a hit already counted (and answered) must still be
+    /// recorded. A dropped waiter used to lose one event per closed connection.
     pub async fn send(&self, event: Event) {
         match self.tx.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(event)) => {
                 metrics::counter!("switchyard_events_backpressure_total").increment(1);
                 self.waits.fetch_add(1, Ordering::Relaxed);
-                if self.tx.send(event).await.is_err() {
-                    closed_channel();
-                }
+                let tx = self.tx.clone();
+                // The wait runs in its own task, which a dropped caller does not
+                // cancel; the caller still waits for it (backpressure).
+                let queued = tokio::spawn(async move {
+                    if tx.send(event).await.is_err() {
+                        closed_channel();
+                    }
+                });
+                let _ = queued.await;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => closed_channel(),
         }

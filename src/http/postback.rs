@@ -73,15 +73,24 @@ pub async fn pixel(
     }
 }
 
+/// Judging claims the click (and the order id) before the conversion is
+/// queued: cancelled in between, a retry would be refused as a duplicate of a
+/// conversion never written. So it runs in its own task, which an advertiser
+/// hanging up (hyper then drops this handler) does not cancel.
 async fn record(state: &AppState, params: PostbackParams) -> Result<Recorded, HttpError> {
-    state
-        .conversions
-        .record(params, Utc::now())
-        .await
-        .map_err(|error| match error {
-            ConversionError::NotReady => HttpError::NotReady,
-            ConversionError::AttributionUnavailable => HttpError::RetryLater,
-        })
+    let conversions = state.conversions.clone();
+    let judged = tokio::spawn(async move { conversions.record(params, Utc::now()).await }).await;
+    match judged {
+        Ok(Ok(recorded)) => Ok(recorded),
+        Ok(Err(ConversionError::NotReady)) => Err(HttpError::NotReady),
+        Ok(Err(ConversionError::AttributionUnavailable)) => Err(HttpError::RetryLater),
+        Err(error) => {
+            // A panic while judging: nothing is known to be recorded, so the
+            // advertiser is asked to retry rather than told it failed.
+            tracing::error!(%error, "judging a postback failed");
+            Err(HttpError::RetryLater)
+        }
+    }
 }
 
 /// The first cookie named `name` across every `Cookie` header.

@@ -13,6 +13,7 @@ mod clicks_postgres;
 mod column_limits;
 mod conversions_postgres;
 mod counters_redis;
+mod hung_up_postbacks;
 mod kpi_postgres;
 mod kpi_scheduler_postgres;
 mod outage_postgres;

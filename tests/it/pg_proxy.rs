@@ -1,4 +1,4 @@
-//! A TCP proxy in front of Postgres that a test can cut (every connection
+//! A TCP proxy in front of Postgres (or Redis) that a test can cut (every connection
 //! closed, new ones closed on accept), hang (connections stay open but nothing
 //! is forwarded: a database that stopped answering) and restore: a database
 //! outage without touching the database.
