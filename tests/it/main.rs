@@ -22,4 +22,5 @@ mod retargeting_postgres;
 mod rollups_postgres;
 mod rules;
 mod rules_postgres;
+mod slow_sink_postgres;
 mod smart_links_postgres;

@@ -1,12 +1,15 @@
 //! A TCP proxy in front of Postgres (or Redis) that a test can cut (every connection
 //! closed, new ones closed on accept), hang (connections stay open but nothing
-//! is forwarded: a database that stopped answering) and restore: a database
-//! outage without touching the database.
+//! is forwarded: a database that stopped answering), slow down (every answer
+//! delayed: a database that is up but slow) and restore: a database outage
+//! without touching the database.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -17,6 +20,8 @@ const HUNG: u8 = 2;
 pub struct PgProxy {
     pub port: u16,
     state: Arc<AtomicU8>,
+    /// Added before each chunk the server sends back, while up.
+    answer_delay_us: Arc<AtomicU64>,
     /// Bumped on every change of state: connections watch it.
     changes: watch::Sender<u64>,
 }
@@ -26,6 +31,8 @@ impl PgProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(AtomicU8::new(UP));
+        let answer_delay_us = Arc::new(AtomicU64::new(0));
+        let accept_delay = answer_delay_us.clone();
         let (changes, _) = watch::channel(0u64);
         let accept_state = state.clone();
         let signal = changes.clone();
@@ -43,13 +50,16 @@ impl PgProxy {
                     }
                     _ => {
                         let state = accept_state.clone();
+                        let delay = accept_delay.clone();
                         tokio::spawn(async move {
-                            let Ok(mut server) = TcpStream::connect(upstream).await else {
+                            let Ok(server) = TcpStream::connect(upstream).await else {
                                 return;
                             };
-                            let mut client = client;
+                            let (mut from_client, mut to_client) = client.into_split();
+                            let (mut from_server, mut to_server) = server.into_split();
                             tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                                _ = tokio::io::copy(&mut from_client, &mut to_server) => return,
+                                _ = answer_slowly(&mut from_server, &mut to_client, delay) => return,
                                 _ = changed.changed() => {}
                             }
                             if state.load(Ordering::SeqCst) == HUNG {
@@ -65,6 +75,7 @@ impl PgProxy {
         Self {
             port,
             state,
+            answer_delay_us,
             changes,
         }
     }
@@ -90,7 +101,37 @@ impl PgProxy {
         self.set(HUNG);
     }
 
+    /// Every answer of the server waits `delay` first; connections stay up.
+    pub fn slow_down(&self, delay: Duration) {
+        self.answer_delay_us
+            .store(delay.as_micros() as u64, Ordering::SeqCst);
+    }
+
     pub fn restore(&self) {
+        self.answer_delay_us.store(0, Ordering::SeqCst);
         self.set(UP);
+    }
+}
+
+async fn answer_slowly(
+    from: &mut (impl AsyncRead + Unpin),
+    to: &mut (impl AsyncWrite + Unpin),
+    delay_us: Arc<AtomicU64>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        let delay = delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_micros(delay)).await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }

@@ -37,7 +37,13 @@ fn base_hour() -> DateTime<Utc> {
     Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap() - TimeDelta::hours(6)
 }
 
-fn click(n: u128, at: DateTime<Utc>, link: Option<i64>, offer: i64, partner: i64) -> HitRecord {
+pub(crate) fn click(
+    n: u128,
+    at: DateTime<Utc>,
+    link: Option<i64>,
+    offer: i64,
+    partner: i64,
+) -> HitRecord {
     HitRecord {
         kind: HitKind::Click,
         transaction_id: TransactionId(n),
