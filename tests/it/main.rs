@@ -14,6 +14,7 @@ mod clicks_postgres;
 mod column_limits;
 mod conversions_postgres;
 mod counters_redis;
+mod grafana_dashboard;
 mod kpi_postgres;
 mod kpi_scheduler_postgres;
 mod outage_postgres;
