@@ -27,11 +27,7 @@ fn passing_visit() -> Option<Visit> {
     let mut visit = Visit::bare(params, "203.0.113.7".parse().ok()?, "Mozilla/5.0");
     visit.geo.country = Some("NL".into());
     visit.device.os_family = Some("iOS".into());
-    visit.device.os_version = Version {
-        major: Some(17),
-        minor: Some(4),
-        patch: None,
-    };
+    visit.device.os_version = Version::from_parts(Some("17"), Some("4"), None);
     visit.device.device_type = DeviceType::Mobile;
     Some(visit)
 }

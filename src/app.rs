@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::AdminState;
 use crate::catalog::{self, Catalog, CatalogHandle, Origin};
-use crate::config::{AdminListen, ServeConfig};
+use crate::config::{AdminListen, EnrichmentConfig, ServeConfig};
 use crate::conversions::Conversions;
 use crate::counters::CounterStore;
 use crate::events::{Event, Sink, SpillFile, spawn_writer, writer::WriterReport};
@@ -61,7 +61,7 @@ pub async fn connect(database_url: &str, pool_size: u32) -> anyhow::Result<PgPoo
 
 /// GeoIP databases (each optional, watched for replacement on disk) and the
 /// user-agent rules.
-pub fn build_enricher(config: &ServeConfig) -> anyhow::Result<Enricher> {
+pub fn build_enricher(config: &EnrichmentConfig) -> anyhow::Result<Enricher> {
     let geo = Arc::new(GeoDatabases::open(&config.geo_paths()).context("opening GeoIP databases")?);
     geo.clone().spawn_watcher(Duration::from_secs(30));
     let device = match &config.ua_regexes {
@@ -169,7 +169,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         }
     };
 
-    let enricher = Arc::new(build_enricher(&config)?);
+    let enricher = Arc::new(build_enricher(&config.enrichment)?);
     let counters = Arc::new(
         CounterStore::connect(&config.counter_settings())
             .await

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::catalog::{self, Catalog, Origin};
-use crate::config::ServeConfig;
+use crate::config::{EnrichmentConfig, ServeConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,7 +36,7 @@ enum Command {
     /// Print what the server knows about a hit (GeoIP, device, languages) as
     /// JSON. Without --ua, reads user agents from stdin, one JSON line each.
     Visit(Box<VisitArgs>),
-    /// Print the decision trace of a hit (/c or /sl/{id} URL) as JSON, without
+    /// Print the decision trace of a hit (/c or /sl/{id} URL) as JSON or text, without
     /// recording it or consuming counters.
     Explain(Box<crate::explain::ExplainArgs>),
     /// KPI optimization of smart links.
@@ -111,7 +111,7 @@ struct VisitArgs {
     headers: Vec<String>,
     /// The same GeoIP and user-agent settings as `serve`.
     #[command(flatten)]
-    serve: ServeConfig,
+    enrichment: EnrichmentConfig,
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -282,7 +282,7 @@ async fn rollup_rebuild(
 }
 
 async fn visit(args: VisitArgs) -> anyhow::Result<()> {
-    let enricher = crate::app::build_enricher(&args.serve)?;
+    let enricher = crate::app::build_enricher(&args.enrichment)?;
     match args.ua {
         Some(ua) => {
             let headers = args

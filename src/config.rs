@@ -13,7 +13,10 @@ use crate::conversions::ConversionSettings;
 use crate::counters::CounterStoreConfig;
 use crate::events::WriterSettings;
 use crate::postbacks::PostbackSettings;
-use crate::visit::geo::GeoPaths;
+
+mod enrichment;
+
+pub use enrichment::EnrichmentConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -141,29 +144,9 @@ pub struct ServeConfig {
     #[arg(long, env = "SWITCHYARD_REDIS_TIMEOUT_MS", default_value_t = 50)]
     pub redis_timeout_ms: u64,
 
-    /// MaxMind GeoIP2/GeoLite2 City database.
-    #[arg(long, env = "SWITCHYARD_GEOIP_CITY")]
-    pub geoip_city: Option<PathBuf>,
-
-    /// MaxMind GeoIP2 Anonymous-IP database.
-    #[arg(long, env = "SWITCHYARD_GEOIP_ANONYMOUS_IP")]
-    pub geoip_anonymous_ip: Option<PathBuf>,
-
-    /// MaxMind GeoIP2 ISP database.
-    #[arg(long, env = "SWITCHYARD_GEOIP_ISP")]
-    pub geoip_isp: Option<PathBuf>,
-
-    /// MaxMind GeoLite2 ASN database (used where the ISP database is absent).
-    #[arg(long, env = "SWITCHYARD_GEOIP_ASN")]
-    pub geoip_asn: Option<PathBuf>,
-
-    /// MaxMind GeoIP2 Connection-Type database.
-    #[arg(long, env = "SWITCHYARD_GEOIP_CONNECTION_TYPE")]
-    pub geoip_connection_type: Option<PathBuf>,
-
-    /// uap-core regexes.yaml; default: the copy compiled into the binary.
-    #[arg(long, env = "SWITCHYARD_UA_REGEXES")]
-    pub ua_regexes: Option<PathBuf>,
+    /// GeoIP databases and user-agent regexes.
+    #[command(flatten)]
+    pub enrichment: EnrichmentConfig,
 
     /// Hostname partners' tracking links use when a smart link has no tracking
     /// domain of its own; without it, the Host the partner asked on.
@@ -255,12 +238,7 @@ impl ServeConfig {
             db_pool: 4,
             redis_url: None,
             redis_timeout_ms: 50,
-            geoip_city: None,
-            geoip_anonymous_ip: None,
-            geoip_isp: None,
-            geoip_asn: None,
-            geoip_connection_type: None,
-            ua_regexes: None,
+            enrichment: EnrichmentConfig::default(),
             public_host: None,
         }
     }
@@ -336,16 +314,6 @@ impl ServeConfig {
             // about one flush.
             enqueue_settle: Duration::from_millis(self.event_flush_ms.saturating_add(50)),
             ..PostbackSettings::default()
-        }
-    }
-
-    pub fn geo_paths(&self) -> GeoPaths {
-        GeoPaths {
-            city: self.geoip_city.clone(),
-            anonymous_ip: self.geoip_anonymous_ip.clone(),
-            isp: self.geoip_isp.clone(),
-            asn: self.geoip_asn.clone(),
-            connection_type: self.geoip_connection_type.clone(),
         }
     }
 

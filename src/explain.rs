@@ -6,6 +6,7 @@
 //! as if this were the first hit of the period.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::Utc;
@@ -14,13 +15,15 @@ use rand::rngs::SmallRng;
 use serde::Serialize;
 
 use crate::catalog::{self, Catalog, Origin};
-use crate::config::ServeConfig;
+use crate::config::EnrichmentConfig;
 use crate::counters::CounterStore;
 use crate::routing::smart_link::decide_smart_link;
 use crate::routing::{self, Decision, Inputs, TraceStep, TransactionId};
 use crate::rules::RuleCode;
 use crate::visit::cookie::visitor_cookie;
 use crate::visit::{TrackingParams, Visit};
+
+mod text;
 
 const COUNTERS_NOTE: &str = "caps, budgets, recency, rate limits and duplicate filters were \
 evaluated against empty counters (nothing was consumed or recorded): a real hit may still be \
@@ -64,9 +67,25 @@ pub struct ExplainArgs {
     /// Extra request header, e.g. 'Accept-Language: de' or 'Cookie: sy_uid=..'.
     #[arg(long = "header")]
     headers: Vec<String>,
-    /// The catalog (DATABASE_URL or file), GeoIP and user-agent settings of `serve`.
+    /// `json` (everything), or `text`: the candidates, each rule's verdict and
+    /// the outcome, for a person.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+    /// Postgres URL to load the catalog from, as `serve` does.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Catalog file used without DATABASE_URL; default: the embedded demo network.
+    #[arg(long, env = "SWITCHYARD_CATALOG_FILE")]
+    catalog_file: Option<PathBuf>,
+    /// The GeoIP and user-agent settings of `serve`.
     #[command(flatten)]
-    serve: ServeConfig,
+    enrichment: EnrichmentConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Json,
+    Text,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,8 +111,8 @@ struct Candidate {
 }
 
 pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
-    let catalog = load_catalog(&args.serve).await?;
-    let enricher = crate::app::build_enricher(&args.serve)?;
+    let catalog = load_catalog(args.database_url.as_deref(), args.catalog_file.as_deref()).await?;
+    let enricher = crate::app::build_enricher(&args.enrichment)?;
     let headers = parse_headers(&args.headers)?;
     let header = |name: &'static str| {
         headers
@@ -146,7 +165,10 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         candidates: trace.iter().map(|s| candidate(&catalog, s)).collect(),
         decision: &decision,
     };
-    println!("{}", serde_json::to_string_pretty(&explanation)?);
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
+        Format::Text => print!("{}", text::render(&explanation)),
+    }
     Ok(())
 }
 
@@ -182,8 +204,11 @@ fn candidate(catalog: &Catalog, step: &TraceStep) -> Candidate {
     }
 }
 
-async fn load_catalog(config: &ServeConfig) -> anyhow::Result<Catalog> {
-    let (source, origin) = match (&config.database_url, &config.catalog_file) {
+async fn load_catalog(
+    database_url: Option<&str>,
+    catalog_file: Option<&Path>,
+) -> anyhow::Result<Catalog> {
+    let (source, origin) = match (database_url, catalog_file) {
         (Some(url), _) => {
             let pool = crate::app::connect(url, 1).await?;
             let source = catalog::postgres::load(&pool, None)

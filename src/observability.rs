@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Sub-millisecond buckets: a healthy hit takes microseconds, and the interesting
 /// tail is between 100 µs and a few ms.
@@ -18,8 +18,7 @@ static PROMETHEUS: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 /// same time) and returns the handle `/metrics` renders from.
 pub fn prometheus() -> anyhow::Result<PrometheusHandle> {
     let installed = PROMETHEUS.get_or_init(|| {
-        let handle = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".to_owned()), HIT_BUCKETS)
+        let handle = prometheus_builder()
             .and_then(|builder| builder.install_recorder())
             .map_err(|e| e.to_string())?;
         let upkeep = handle.clone();
@@ -35,6 +34,13 @@ pub fn prometheus() -> anyhow::Result<PrometheusHandle> {
     installed
         .clone()
         .map_err(|e| anyhow::anyhow!("installing the Prometheus recorder: {e}"))
+}
+
+/// The exporter as the server configures it; the dashboard test renders
+/// through the same settings, so its histograms have the same buckets.
+pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".to_owned()), HIT_BUCKETS)
 }
 
 /// `RUST_LOG` picks levels (default info); `SWITCHYARD_LOG_FORMAT=json` for log shippers.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::compile::{CompiledTargeting, Region};
+use super::os_name::names_os;
 use super::sets::{eq_folded, parse_country};
 use super::{Mismatch, TargetingScope};
 use crate::visit::Visit;
@@ -47,7 +48,9 @@ impl CompiledTargeting {
         )?;
         offer(
             self.os
-                .allows(device.os_family.as_deref(), |s, v| s.contains(v)),
+                .allows(device.os_family.as_deref(), |names, family| {
+                    names_os(names, family, &device.os_version)
+                }),
             "os",
         )?;
         offer(

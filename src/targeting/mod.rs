@@ -12,6 +12,7 @@ mod compile;
 mod dayparting;
 mod error;
 mod matching;
+mod os_name;
 mod params;
 mod sets;
 mod spec;

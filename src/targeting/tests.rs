@@ -22,11 +22,12 @@ fn compile_err(spec: serde_json::Value) -> String {
 }
 
 fn version(major: u32, minor: Option<u32>, patch: Option<u32>) -> Version {
-    Version {
-        major: Some(major),
-        minor,
-        patch,
-    }
+    let text = |part: Option<u32>| part.map(|n| n.to_string());
+    Version::from_parts(
+        Some(&major.to_string()),
+        text(minor).as_deref(),
+        text(patch).as_deref(),
+    )
 }
 
 /// A fully known US iPhone visit on a Monday noon UTC.
@@ -549,4 +550,52 @@ fn spec_refuses_unknown_fields_at_every_level() {
     }
     let err = serde_json::from_str::<TargetingSpec>(r#"{"country": {}}"#).unwrap_err();
     assert!(err.to_string().contains("unknown field `country`"), "{err}");
+}
+
+fn windows(major: &str, minor: Option<&str>) -> Visit {
+    let mut v = visit();
+    v.device.os_family = Some("Windows".into());
+    v.device.os_version = Version::from_parts(Some(major), minor, None);
+    v
+}
+
+#[test]
+fn os_names_a_word_version_after_the_family() {
+    let xp_only = compile(json!({"os": {"include": ["windows xp"]}}));
+    assert_eq!(check(&xp_only, &windows("XP", None)), Ok(()));
+    assert_eq!(check(&xp_only, &windows("Vista", None)), offer("os"));
+    assert_eq!(check(&xp_only, &windows("10", None)), offer("os"));
+    assert_eq!(check(&xp_only, &visit()), offer("os"));
+
+    let no_old_windows = compile(json!({"os": {"exclude": ["Windows XP", "Windows RT 8.1"]}}));
+    assert_eq!(check(&no_old_windows, &windows("XP", None)), offer("os"));
+    assert_eq!(
+        check(&no_old_windows, &windows("RT 8", Some("1"))),
+        offer("os")
+    );
+    assert_eq!(check(&no_old_windows, &windows("RT", None)), Ok(()));
+    assert_eq!(check(&no_old_windows, &windows("10", None)), Ok(()));
+}
+
+#[test]
+fn os_version_prefixes_match_whole_parts_only() {
+    let ios_17 = compile(json!({"os": {"include": ["iOS 17"]}}));
+    assert_eq!(check(&ios_17, &ios(17, Some(1), None)), Ok(()));
+    assert_eq!(check(&ios_17, &ios(16, None, None)), offer("os"));
+    let ios_1 = compile(json!({"os": {"include": ["iOS 1", "iOS 17.2"]}}));
+    assert_eq!(check(&ios_1, &ios(17, Some(1), None)), offer("os"));
+    assert_eq!(check(&ios_1, &ios(17, Some(2), Some(3))), Ok(()));
+    // The family alone still selects every version, word or number.
+    let any_windows = compile(json!({"os": {"include": ["Windows"]}}));
+    assert_eq!(check(&any_windows, &windows("XP", None)), Ok(()));
+}
+
+#[test]
+fn word_versions_are_in_no_numeric_range_but_dotted_majors_are() {
+    let t = compile(json!({"os_versions": [{"os": "Windows", "min": "8"}]}));
+    assert_eq!(check(&t, &windows("XP", None)), offer("os_versions"));
+    assert_eq!(check(&t, &windows("8.1", None)), Ok(()));
+    assert_eq!(check(&t, &windows("3.1", None)), offer("os_versions"));
+    let upto_8 = compile(json!({"os_versions": [{"os": "Windows", "max": "8"}]}));
+    assert_eq!(check(&upto_8, &windows("8.1", None)), offer("os_versions"));
 }

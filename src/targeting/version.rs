@@ -62,13 +62,9 @@ pub(crate) struct VersionRules(pub Vec<VersionRule>);
 impl VersionRules {
     pub fn allows(&self, os: Option<&str>, version: &Version) -> bool {
         let Some(os) = os else { return true };
-        let visit = version.major.map(|major| {
-            (
-                major,
-                version.minor.unwrap_or(0),
-                version.patch.unwrap_or(0),
-            )
-        });
+        // A word version (Windows `XP`) is in no numeric range: target it by name
+        // in `os` instead (`Windows XP`).
+        let visit = version.numeric();
         let mut constrained = false;
         for rule in self.0.iter().filter(|r| eq_folded(os, &r.os)) {
             constrained = true;

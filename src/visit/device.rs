@@ -4,8 +4,11 @@ mod cache;
 mod classify;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod uap_core_tests;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -43,24 +46,79 @@ impl DeviceType {
     }
 }
 
-/// A dotted version; missing parts are `None` and compare as 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// A version as uap-core gives it: each part is text, because some are words
+/// (Windows `XP`, `Vista`, `RT 8`) or not plain numbers (`3.1`, `0b3`). Parts
+/// are shared, so cloning a cached `DeviceInfo` does not allocate for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Version {
-    pub major: Option<u32>,
-    pub minor: Option<u32>,
-    pub patch: Option<u32>,
+    #[serde(serialize_with = "part_text")]
+    pub major: Option<Arc<str>>,
+    #[serde(serialize_with = "part_text")]
+    pub minor: Option<Arc<str>>,
+    #[serde(serialize_with = "part_text")]
+    pub patch: Option<Arc<str>>,
 }
 
 impl Version {
-    /// Each part that is a plain number; "0b3" or "x" leave that part unknown.
     pub fn from_parts(major: Option<&str>, minor: Option<&str>, patch: Option<&str>) -> Self {
-        let number = |part: Option<&str>| part.and_then(|p| p.parse().ok());
+        let text = |part: Option<&str>| part.map(Arc::from);
         Self {
-            major: number(major),
-            minor: number(minor),
-            patch: number(patch),
+            major: text(major),
+            minor: text(minor),
+            patch: text(patch),
         }
     }
+
+    /// `(major, minor, patch)` for range comparisons, or `None` when the major
+    /// is not a number (`XP`). A dotted major (`8.1`, as uap-core gives Windows
+    /// 8.1) supplies the minor too. A minor or patch that is not a number
+    /// counts as 0, like a missing one.
+    pub fn numeric(&self) -> Option<(u32, u32, u32)> {
+        let mut numbers = [0u32; 3];
+        let mut count = 0;
+        for piece in self.major.as_deref()?.split('.') {
+            let n = number(piece)?;
+            if let Some(slot) = numbers.get_mut(count) {
+                *slot = n;
+                count += 1;
+            }
+        }
+        for part in [&self.minor, &self.patch] {
+            let Some(n) = part.as_deref().and_then(number) else {
+                break;
+            };
+            if let Some(slot) = numbers.get_mut(count) {
+                *slot = n;
+                count += 1;
+            }
+        }
+        Some((numbers[0], numbers[1], numbers[2]))
+    }
+}
+
+/// `17.4.1`, `XP`, `RT 8.1`: the parts uap-core found, dot-separated.
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = [&self.major, &self.minor, &self.patch]
+            .into_iter()
+            .map_while(|part| part.as_deref());
+        if let Some(first) = parts.next() {
+            f.write_str(first)?;
+        }
+        parts.try_for_each(|part| write!(f, ".{part}"))
+    }
+}
+
+/// Plain decimal digits only: `+1` or ` 1` are not versions.
+fn number(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn part_text<S: serde::Serializer>(part: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    part.as_deref().serialize(s)
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -117,13 +175,12 @@ impl DeviceDetector {
 
     /// The embedded detector, compiled once per process: compiling the regexes
     /// takes ~150 ms (seconds in debug builds), too slow to repeat per server.
-    pub fn shared_embedded() -> Result<std::sync::Arc<Self>, DeviceError> {
-        static SHARED: std::sync::OnceLock<std::sync::Arc<DeviceDetector>> =
-            std::sync::OnceLock::new();
+    pub fn shared_embedded() -> Result<Arc<Self>, DeviceError> {
+        static SHARED: std::sync::OnceLock<Arc<DeviceDetector>> = std::sync::OnceLock::new();
         if let Some(detector) = SHARED.get() {
             return Ok(detector.clone());
         }
-        let detector = std::sync::Arc::new(Self::embedded()?);
+        let detector = Arc::new(Self::embedded()?);
         Ok(SHARED.get_or_init(|| detector).clone())
     }
 

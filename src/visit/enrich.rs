@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(json["geo"]["city"], "Linköping");
         assert_eq!(json["device"]["device_type"], "mobile");
         assert_eq!(json["device"]["os_family"], "iOS");
-        assert_eq!(json["device"]["os_version"]["major"], 17);
+        assert_eq!(json["device"]["os_version"]["major"], "17");
         assert_eq!(json["languages"], serde_json::json!(["de", "en"]));
     }
 

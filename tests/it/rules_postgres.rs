@@ -47,7 +47,7 @@ async fn geo_from_a_trusted_proxy_drives_offer_targeting() {
         .await;
     let mut config = config_for(Some(&db));
     config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-    config.geoip_city = Some(format!("{MAXMIND}/GeoIP2-City-Test.mmdb").into());
+    config.enrichment.geoip_city = Some(format!("{MAXMIND}/GeoIP2-City-Test.mmdb").into());
     let server = start(config).await;
     let url = format!("http://{}/c?oid=1&affid=1&sub1={{}}", server.addr);
     // 81.2.69.160 is London in MaxMind's test data; 216.160.83.56 is Milton, US.

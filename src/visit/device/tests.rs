@@ -25,12 +25,12 @@ const CURL: &str = "curl/8.5.0";
 const HEADLESS: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.6367.60 Safari/537.36";
 const ANDROID_TV: &str = "Mozilla/5.0 (Linux; Android 9; BRAVIA 4K UR2 Build/PTT1.190515.001.S52) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
 
-fn v(major: u32, minor: Option<u32>, patch: Option<u32>) -> Version {
-    Version {
-        major: Some(major),
-        minor,
-        patch,
-    }
+fn v(major: &str, minor: Option<&str>, patch: Option<&str>) -> Version {
+    Version::from_parts(Some(major), minor, patch)
+}
+
+fn text(part: &Option<std::sync::Arc<str>>) -> Option<&str> {
+    part.as_deref()
 }
 
 #[test]
@@ -38,9 +38,9 @@ fn iphone_is_mobile_ios_with_mobile_safari() {
     let d = DETECTOR.detect(IPHONE);
     assert_eq!(d.device_type, DeviceType::Mobile);
     assert_eq!(d.os_family.as_deref(), Some("iOS"));
-    assert_eq!(d.os_version, v(17, Some(4), Some(1)));
+    assert_eq!(d.os_version, v("17", Some("4"), Some("1")));
     assert_eq!(d.browser_family.as_deref(), Some("Mobile Safari"));
-    assert_eq!(d.browser_version, v(17, Some(4), Some(1)));
+    assert_eq!(d.browser_version, v("17", Some("4"), Some("1")));
 }
 
 #[test]
@@ -48,8 +48,8 @@ fn ipad_is_a_tablet() {
     let d = DETECTOR.detect(IPAD);
     assert_eq!(d.device_type, DeviceType::Tablet);
     assert_eq!(d.os_family.as_deref(), Some("iOS"));
-    assert_eq!(d.os_version.major, Some(16));
-    assert_eq!(d.os_version.minor, Some(6));
+    assert_eq!(text(&d.os_version.major), Some("16"));
+    assert_eq!(text(&d.os_version.minor), Some("6"));
 }
 
 #[test]
@@ -57,9 +57,9 @@ fn android_phone_is_mobile() {
     let d = DETECTOR.detect(ANDROID_PHONE);
     assert_eq!(d.device_type, DeviceType::Mobile);
     assert_eq!(d.os_family.as_deref(), Some("Android"));
-    assert_eq!(d.os_version.major, Some(14));
+    assert_eq!(text(&d.os_version.major), Some("14"));
     assert_eq!(d.browser_family.as_deref(), Some("Chrome Mobile"));
-    assert_eq!(d.browser_version, v(124, Some(0), Some(6367)));
+    assert_eq!(d.browser_version, v("124", Some("0"), Some("6367")));
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn android_without_mobile_is_a_tablet() {
     let d = DETECTOR.detect(ANDROID_TABLET);
     assert_eq!(d.device_type, DeviceType::Tablet);
     assert_eq!(d.os_family.as_deref(), Some("Android"));
-    assert_eq!(d.os_version.major, Some(13));
+    assert_eq!(text(&d.os_version.major), Some("13"));
 }
 
 #[test]
@@ -89,9 +89,9 @@ fn windows_chrome_is_desktop() {
     let d = DETECTOR.detect(WINDOWS_CHROME);
     assert_eq!(d.device_type, DeviceType::Desktop);
     assert_eq!(d.os_family.as_deref(), Some("Windows"));
-    assert_eq!(d.os_version.major, Some(10));
+    assert_eq!(text(&d.os_version.major), Some("10"));
     assert_eq!(d.browser_family.as_deref(), Some("Chrome"));
-    assert_eq!(d.browser_version.major, Some(124));
+    assert_eq!(text(&d.browser_version.major), Some("124"));
 }
 
 #[test]
@@ -99,9 +99,9 @@ fn macos_safari_is_desktop() {
     let d = DETECTOR.detect(MAC_SAFARI);
     assert_eq!(d.device_type, DeviceType::Desktop);
     assert_eq!(d.os_family.as_deref(), Some("Mac OS X"));
-    assert_eq!(d.os_version, v(10, Some(15), Some(7)));
+    assert_eq!(d.os_version, v("10", Some("15"), Some("7")));
     assert_eq!(d.browser_family.as_deref(), Some("Safari"));
-    assert_eq!(d.browser_version, v(17, Some(4), Some(1)));
+    assert_eq!(d.browser_version, v("17", Some("4"), Some("1")));
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn linux_firefox_is_desktop() {
     assert_eq!(d.device_type, DeviceType::Desktop);
     assert_eq!(d.os_family.as_deref(), Some("Ubuntu"));
     assert_eq!(d.browser_family.as_deref(), Some("Firefox"));
-    assert_eq!(d.browser_version, v(125, Some(0), None));
+    assert_eq!(d.browser_version, v("125", Some("0"), None));
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn curl_and_headless_browsers_are_bots() {
     let d = DETECTOR.detect(CURL);
     assert_eq!(d.device_type, DeviceType::Bot);
     assert_eq!(d.browser_family.as_deref(), Some("curl"));
-    assert_eq!(d.browser_version, v(8, Some(5), Some(0)));
+    assert_eq!(d.browser_version, v("8", Some("5"), Some("0")));
     assert_eq!(DETECTOR.detect(HEADLESS).device_type, DeviceType::Bot);
 }
 
@@ -171,15 +171,32 @@ fn huge_user_agent_is_parsed_not_cached() {
 }
 
 #[test]
-fn version_parts_that_are_not_numbers_are_unknown() {
+fn version_parts_keep_their_text_and_compare_as_numbers_where_they_are() {
+    let beta = Version::from_parts(Some("10"), Some("0b3"), None);
+    assert_eq!(text(&beta.minor), Some("0b3"));
+    assert_eq!(beta.numeric(), Some((10, 0, 0)));
+    let xp = Version::from_parts(Some("XP"), None, None);
+    assert_eq!(text(&xp.major), Some("XP"));
+    assert_eq!(xp.numeric(), None);
+    // uap-core gives Windows 8.1 and 3.1 as a dotted major.
     assert_eq!(
-        Version::from_parts(Some("10"), Some("0b3"), None),
-        Version {
-            major: Some(10),
-            minor: None,
-            patch: None
-        }
+        Version::from_parts(Some("8.1"), None, None).numeric(),
+        Some((8, 1, 0))
     );
+    assert_eq!(
+        Version::from_parts(Some("14"), Some("0"), Some("1")).numeric(),
+        Some((14, 0, 1))
+    );
+    assert_eq!(Version::default().numeric(), None);
+}
+
+#[test]
+fn windows_xp_keeps_its_word_version() {
+    const XP: &str = "Mozilla/5.0 (Windows; U; Windows NT 5.1; en-US; rv:1.9.0.11) Gecko/2009060215 Firefox/3.0.11";
+    let d = DETECTOR.detect(XP);
+    assert_eq!(d.os_family.as_deref(), Some("Windows"));
+    assert_eq!(text(&d.os_version.major), Some("XP"));
+    assert_eq!(d.device_type, DeviceType::Desktop);
 }
 
 #[test]
