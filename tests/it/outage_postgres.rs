@@ -144,7 +144,7 @@ async fn clicks_and_postbacks_through_an_outage_are_written_exactly_once() {
         .await,
         "nothing was spilled"
     );
-    let metrics = metrics_text(addr).await;
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("switchyard_events_spilled_total"),
         "{metrics}"

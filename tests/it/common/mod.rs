@@ -159,10 +159,13 @@ pub async fn wait_ready(addr: std::net::SocketAddr) {
     assert!(ready, "server at {addr} never became ready");
 }
 
-/// The Prometheus text a server exposes at `/metrics`.
-pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
+/// The Prometheus text a server exposes at `/metrics`, on its admin listener.
+pub async fn metrics_text(server: &switchyard::app::RunningServer) -> String {
+    let admin = server
+        .admin_addr
+        .expect("/metrics needs the admin listener");
     client()
-        .get(format!("http://{addr}/metrics"))
+        .get(format!("http://{admin}/metrics"))
         .send()
         .await
         .unwrap()
