@@ -21,4 +21,5 @@ mod retargeting_postgres;
 mod rollups_postgres;
 mod rules;
 mod rules_postgres;
+mod secrets_postgres;
 mod smart_links_postgres;

@@ -25,6 +25,12 @@ pub struct TestDb {
 impl TestDb {
     /// A new empty database with every migration applied.
     pub async fn create() -> TestDb {
+        Self::create_migrated_to(None).await
+    }
+
+    /// A new empty database with the migrations up to `version` applied (all
+    /// of them with `None`), to test a migration on the rows before it.
+    pub async fn create_migrated_to(version: Option<i64>) -> TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "switchyard_test_{}_{}",
@@ -57,10 +63,11 @@ impl TestDb {
             .connect(&url)
             .await
             .unwrap();
-        app::MIGRATOR
-            .run(&pool)
-            .await
-            .expect("migrations apply on an empty database");
+        match version {
+            None => app::MIGRATOR.run(&pool).await,
+            Some(version) => app::MIGRATOR.run_to(version, &pool).await,
+        }
+        .expect("migrations apply on an empty database");
         TestDb { name, url, pool }
     }
 
