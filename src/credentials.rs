@@ -36,45 +36,61 @@ pub enum OfferTokenCommand {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("there is no partner {0}")]
-    UnknownPartner(i64),
-    #[error("there is no offer {0}")]
-    UnknownOffer(i64),
+    #[error("there is no {0} {1}")]
+    Unknown(Holder, i64),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 
-/// Stores a fresh key's digest for the partner and returns the key.
-pub async fn new_partner_key(pool: &PgPool, partner_id: i64) -> Result<String, CredentialError> {
-    let sql = "UPDATE partners SET api_key_sha256 = $1 WHERE id = $2";
-    store_new(pool, sql, partner_id)
-        .await?
-        .ok_or(CredentialError::UnknownPartner(partner_id))
+/// What holds a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Its API key.
+    Partner,
+    /// Its postback verification token.
+    Offer,
 }
 
-/// Stores a fresh token's digest for the offer and returns the token.
-pub async fn new_offer_token(pool: &PgPool, offer_id: i64) -> Result<String, CredentialError> {
-    let sql = "UPDATE offers SET verification_token_sha256 = $1 WHERE id = $2";
-    store_new(pool, sql, offer_id)
-        .await?
-        .ok_or(CredentialError::UnknownOffer(offer_id))
+impl Holder {
+    fn update(self) -> &'static str {
+        match self {
+            Holder::Partner => "UPDATE partners SET api_key_sha256 = $1 WHERE id = $2",
+            Holder::Offer => "UPDATE offers SET verification_token_sha256 = $1 WHERE id = $2",
+        }
+    }
+
+    fn secret_name(self) -> &'static str {
+        match self {
+            Holder::Partner => "API key",
+            Holder::Offer => "postback verification token",
+        }
+    }
 }
 
-/// `None`: no row has that id.
-async fn store_new(
-    pool: &PgPool,
-    sql: &'static str,
-    id: i64,
-) -> Result<Option<String>, sqlx::Error> {
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Holder::Partner => "partner",
+            Holder::Offer => "offer",
+        })
+    }
+}
+
+/// Stores a fresh secret's digest for the partner's key or the offer's
+/// token, replacing the previous one, and returns the secret.
+pub async fn store_new(pool: &PgPool, holder: Holder, id: i64) -> Result<String, CredentialError> {
     let fresh = secret::generate();
     let digest = SecretHash::of(fresh.as_bytes());
-    let updated = sqlx::query(sql)
+    let updated = sqlx::query(holder.update())
         .bind(&digest.as_bytes()[..])
         .bind(id)
         .execute(pool)
         .await?
         .rows_affected();
-    Ok((updated > 0).then_some(fresh))
+    if updated == 0 {
+        return Err(CredentialError::Unknown(holder, id));
+    }
+    Ok(fresh)
 }
 
 pub async fn partner_key(command: PartnerKeyCommand) -> anyhow::Result<()> {
@@ -82,12 +98,7 @@ pub async fn partner_key(command: PartnerKeyCommand) -> anyhow::Result<()> {
         database_url,
         partner_id,
     } = command;
-    let pool = connect(&database_url).await?;
-    let key = new_partner_key(&pool, partner_id)
-        .await
-        .context("storing the partner's new API key")?;
-    announce(&format!("partner {partner_id}: new API key"), &key);
-    Ok(())
+    issue(&database_url, Holder::Partner, partner_id).await
 }
 
 pub async fn offer_token(command: OfferTokenCommand) -> anyhow::Result<()> {
@@ -95,30 +106,24 @@ pub async fn offer_token(command: OfferTokenCommand) -> anyhow::Result<()> {
         database_url,
         offer_id,
     } = command;
-    let pool = connect(&database_url).await?;
-    let token = new_offer_token(&pool, offer_id)
-        .await
-        .context("storing the offer's new verification token")?;
-    announce(
-        &format!("offer {offer_id}: new postback verification token"),
-        &token,
-    );
-    Ok(())
+    issue(&database_url, Holder::Offer, offer_id).await
 }
 
 /// The secret alone on stdout (for scripts), the explanation on stderr.
-fn announce(what: &str, secret: &str) {
+async fn issue(database_url: &str, holder: Holder, id: i64) -> anyhow::Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let what = format!("{holder} {id}: new {}", holder.secret_name());
+    let secret = store_new(&pool, holder, id)
+        .await
+        .with_context(|| format!("storing the {}", holder.secret_name()))?;
     eprintln!(
         "{what} stored as its SHA-256; the previous one no longer works. \
          It is shown this once: keep it now."
     );
     println!("{secret}");
-}
-
-async fn connect(database_url: &str) -> anyhow::Result<PgPool> {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(database_url)
-        .await
-        .context("connecting to DATABASE_URL")
+    Ok(())
 }

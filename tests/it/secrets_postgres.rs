@@ -42,6 +42,12 @@ async fn partner_links(addr: std::net::SocketAddr, key: Option<&str>) -> (u16, S
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
+/// The answer to a postback for click `tid` carrying `token`.
+async fn with_token(addr: std::net::SocketAddr, tid: &str, token: &str) -> serde_json::Value {
+    let query = format!("transaction_id={tid}&verification_token={token}");
+    postback(&client(), addr, &query).await.1
+}
+
 /// Every form a secret or its digest could take in text: the secret, the
 /// digest in hex either case (Postgres prints bytea as `\x` + hex), and the
 /// digest as Rust's `Debug` of its bytes.
@@ -95,21 +101,10 @@ async fn keys_and_tokens_are_checked_against_their_stored_digests() {
         assert_eq!(status, 401, "{wrong:?}");
     }
 
-    let client = client();
-    let tid = click(&client, server.addr, 1, 1, "s").await;
-    let (_, body) = postback(
-        &client,
-        server.addr,
-        &format!("transaction_id={tid}&verification_token=wrong-token-0123456789"),
-    )
-    .await;
+    let tid = click(&client(), server.addr, 1, 1, "s").await;
+    let body = with_token(server.addr, &tid, "wrong-token-0123456789").await;
     assert_eq!(body["reason"], "BAD_TOKEN", "{body}");
-    let (_, body) = postback(
-        &client,
-        server.addr,
-        &format!("transaction_id={tid}&verification_token={POSTBACK_TOKEN}"),
-    )
-    .await;
+    let body = with_token(server.addr, &tid, POSTBACK_TOKEN).await;
     assert_eq!(body["status"], "approved", "{body}");
     server.shutdown().await.unwrap();
     db.drop_database().await;
@@ -257,28 +252,16 @@ async fn a_new_offer_token_is_printed_once_and_verifies_postbacks() {
         .await,
         1
     );
-    let client = client();
     // Wait for the reload: the old token is refused from then on. A fresh
     // click each time, as one approved conversion makes the next a duplicate.
     let refused_old = eventually(Duration::from_secs(10), || async {
-        let tid = click(&client, server.addr, 1, 1, "s").await;
-        let (_, body) = postback(
-            &client,
-            server.addr,
-            &format!("transaction_id={tid}&verification_token={POSTBACK_TOKEN}"),
-        )
-        .await;
-        body["reason"] == "BAD_TOKEN"
+        let tid = click(&client(), server.addr, 1, 1, "s").await;
+        with_token(server.addr, &tid, POSTBACK_TOKEN).await["reason"] == "BAD_TOKEN"
     })
     .await;
     assert!(refused_old, "the old token still verifies");
-    let tid = click(&client, server.addr, 1, 1, "s").await;
-    let (_, body) = postback(
-        &client,
-        server.addr,
-        &format!("transaction_id={tid}&verification_token={token}"),
-    )
-    .await;
+    let tid = click(&client(), server.addr, 1, 1, "s").await;
+    let body = with_token(server.addr, &tid, &token).await;
     assert_eq!(body["status"], "approved", "{body}");
 
     let (ok, _, stderr) = switchyard(&db, &["offer-token", "new", "99"]).await;
@@ -300,15 +283,13 @@ async fn no_secret_or_digest_in_readyz_explain_error_bodies_or_the_log() {
         "switchyard-secrets-{}-{port}.log",
         std::process::id()
     ));
+    let spill = std::env::temp_dir().join(format!("switchyard-secrets-spill-{port}"));
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .arg("serve")
         .env("DATABASE_URL", &db.url)
         .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("SWITCHYARD_ADMIN_LISTEN", "127.0.0.1:0")
-        .env(
-            "SWITCHYARD_SPILL_DIR",
-            std::env::temp_dir().join(format!("switchyard-secrets-spill-{port}")),
-        )
+        .env("SWITCHYARD_SPILL_DIR", &spill)
         .env("RUST_LOG", "trace")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -368,19 +349,11 @@ async fn no_secret_or_digest_in_readyz_explain_error_bodies_or_the_log() {
     assert_no_secret("explain's output", &stdout);
     assert_no_secret("explain's log", &stderr);
 
-    let killed = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().unwrap().to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = common::sigterm(&mut child).await;
     assert!(status.success(), "exit status {status}");
     let log_text = std::fs::read_to_string(&log).unwrap();
     let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir_all(&spill);
     // The log is the one at trace level, with the catalog loaded and the
     // partner and postback routes exercised.
     assert!(log_text.contains("switchyard listening"), "{log_text}");

@@ -180,3 +180,19 @@ pub async fn metrics_text(server: &switchyard::app::RunningServer) -> String {
         .await
         .unwrap()
 }
+
+/// Stops a server process the way an orchestrator does (SIGTERM) and waits
+/// up to 20 s for it to drain and exit.
+pub async fn sigterm(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("the server is still running");
+    let killed = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the server exits within 20 s of SIGTERM")
+        .unwrap()
+}
