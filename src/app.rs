@@ -235,6 +235,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         ),
         None => None,
     };
+    let event_queue = events.depth();
     let state = Arc::new(AppState {
         catalog: catalog.clone(),
         counters,
@@ -243,7 +244,6 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         conversions,
         trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         fallback_url,
-        prometheus: Some(prometheus),
         public_host: config.public_host.clone(),
     });
     let router = http::router(state);
@@ -255,7 +255,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     // Its own listener, so the admin routes can never be reached on the
     // tracking port, whatever a proxy in front forwards.
     let admin = match config.admin_listen {
-        AdminListen::Off => None,
+        AdminListen::Off => {
+            // Not refused: a load test or a throwaway instance may want no
+            // admin port. But nothing else serves /metrics, so say it loudly.
+            tracing::warn!(
+                "the admin listener is off (SWITCHYARD_ADMIN_LISTEN=off): /metrics is not served, Prometheus cannot scrape this instance"
+            );
+            None
+        }
         AdminListen::On(admin_addr) => {
             let listener = tokio::net::TcpListener::bind(admin_addr)
                 .await
@@ -266,6 +273,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
                 Arc::new(AdminState {
                     catalog: catalog.clone(),
                     pool: restore_pool.clone(),
+                    prometheus: Some(prometheus),
+                    event_queue: Some(event_queue),
                 }),
                 config.admin_token.as_ref(),
             );

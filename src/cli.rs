@@ -1,5 +1,6 @@
 //! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`,
-//! `explain`, `kpi simulate`, `kpi run`, `kpi show`, `rollup rebuild`.
+//! `explain`, `kpi simulate`, `kpi run`, `kpi show`, `rollup rebuild`,
+//! `partner-key new`, `offer-token new`.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,16 @@ enum Command {
     Rollup {
         #[command(subcommand)]
         command: RollupCommand,
+    },
+    /// Partner API keys, stored as SHA-256 digests (see docs/MODEL.md).
+    PartnerKey {
+        #[command(subcommand)]
+        command: crate::credentials::PartnerKeyCommand,
+    },
+    /// Offers' postback verification tokens, stored as SHA-256 digests.
+    OfferToken {
+        #[command(subcommand)]
+        command: crate::credentials::OfferTokenCommand,
     },
 }
 
@@ -151,6 +162,12 @@ pub fn run() -> anyhow::Result<()> {
                     to,
                 },
         }) => runtime()?.block_on(rollup_rebuild(&database_url, from, to)),
+        Some(Command::PartnerKey { command }) => {
+            runtime()?.block_on(crate::credentials::partner_key(command))
+        }
+        Some(Command::OfferToken { command }) => {
+            runtime()?.block_on(crate::credentials::offer_token(command))
+        }
     }
 }
 

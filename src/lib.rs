@@ -10,6 +10,7 @@ pub mod columns;
 pub mod config;
 pub mod conversions;
 pub mod counters;
+pub mod credentials;
 pub mod events;
 pub mod explain;
 pub mod http;

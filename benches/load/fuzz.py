@@ -7,7 +7,7 @@ unicode and percent-encoded parameter values and user agents; postbacks for
 real transaction ids with random amounts (too large, too precise, negative,
 garbage) and oversized or odd fields. Prints the answers by endpoint and
 status, then the server's own counts (hits and conversions judged, from
-/metrics), which `benches/load/fuzz.sh` compares with the rows in Postgres.
+/metrics on the admin listener), which `benches/load/fuzz.sh` compares with the rows in Postgres.
 
 Standard library only. Usage: fuzz.py HOST:PORT [N] [SEED]
 """

@@ -13,6 +13,8 @@ SEED=${SEED:-10}
 ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 DB=switchyard_fuzz
 LISTEN=${LISTEN:-127.0.0.1:18091}
+# Where /metrics is served: the admin listener, never the tracking port.
+ADMIN=${ADMIN:-127.0.0.1:18093}
 SPILL=$(mktemp -d /tmp/switchyard-fuzz.XXXXXX)
 cargo build --release --quiet --bin switchyard
 BIN=target/release/switchyard
@@ -29,15 +31,15 @@ INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1), (2, 1);
 INSERT INTO smart_links (id, name, mechanism) VALUES (1, 'Fuzz link', 'weight');
 INSERT INTO smart_link_offers (smart_link_id, offer_id, weight) VALUES (1, 1, 1), (1, 2, 1);
 SQL
-SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn DATABASE_URL="$DB_URL" SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$SPILL/server.log" & sy=$!
+SWITCHYARD_ADMIN_LISTEN="$ADMIN" RUST_LOG=warn DATABASE_URL="$DB_URL" SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$SPILL/server.log" & sy=$!
 trap 'kill $sy 2>/dev/null || true; rm -rf "$SPILL"' EXIT
 for _ in $(seq 1 50); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.2; done
 # Another server on the port would answer in its place (and this one exit).
-kill -0 "$sy" 2>/dev/null || { cat "$SPILL/server.log" >&2; echo "the server did not start (is $LISTEN taken? set LISTEN)" >&2; exit 1; }
+kill -0 "$sy" 2>/dev/null || { cat "$SPILL/server.log" >&2; echo "the server did not start (is $LISTEN or $ADMIN taken? set LISTEN or ADMIN)" >&2; exit 1; }
 started=$(date +%s)
 python3 benches/load/fuzz.py "$LISTEN" "$N" "$SEED"
 echo "fuzz took $(( $(date +%s) - started )) s"
-curl -sf "http://$LISTEN/metrics" > "$SPILL/metrics"
+curl -sf "http://$ADMIN/metrics" > "$SPILL/metrics"
 sum() { awk -v m="$1" 'index($1, m "{") == 1 || $1 == m { s += $2 } END { printf "%d", s }' "$SPILL/metrics"; }
 hits=$(sum switchyard_hits_total); judged=$(sum switchyard_conversions_total)
 kill -TERM "$sy"; wait "$sy" || true

@@ -14,6 +14,8 @@ cd "$(dirname "$0")/../.."
 CLICKS=${CLICKS:-10000000}
 CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18090}
+# /metrics is on the admin listener only.
+ADMIN_PORT=${ADMIN_PORT:-18094}
 if [[ -z "${BIN:-}" ]]; then
   cargo build --release --quiet --bin switchyard
   BIN=${CARGO_TARGET_DIR:-target}/release/switchyard
@@ -33,7 +35,7 @@ if [[ "${ECHO_SUB1:-0}" == 1 ]]; then
   catalog_args=(--catalog-file "$work/catalog.yaml")
 fi
 
-taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" \
+taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN="127.0.0.1:$ADMIN_PORT" RUST_LOG=warn "$BIN" serve --listen "127.0.0.1:$PORT" \
   --events-file "$work/events.jsonl" "${catalog_args[@]}" &
 sy=$!
 ready=0
@@ -43,7 +45,7 @@ if [[ $ready != 1 ]]; then echo "the server did not start" >&2; exit 1; fi
 status() { grep -E '^(VmRSS|VmHWM)' "/proc/$sy/status" | tr -s ' \t' ' ' | tr '\n' ' '; }
 echo "started: $(status)"
 redirected() {
-  curl -s "http://127.0.0.1:$PORT/metrics" |
+  curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
     awk '/^switchyard_hits_total/ && /kind="click"/ && /outcome="redirected"/ {s += $2} END {print s + 0}'
 }
 start=$(date +%s)
@@ -58,6 +60,6 @@ wait "$wrk_pid" 2>/dev/null || true
 elapsed=$(( $(date +%s) - start ))
 # Let the writer drain before reading the figures.
 sleep 2
-held=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^switchyard_click_index_entries / {print $2}')
+held=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^switchyard_click_index_entries / {print $2}')
 echo "redirected: $(redirected) clicks in ${elapsed}s; in the click index: ${held:-?}"
 echo "after: $(status)"

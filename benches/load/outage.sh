@@ -23,7 +23,9 @@ chmod 755 "$WORK"
 PGDATA="$WORK/pg"
 SPILL="$WORK/spill"
 LISTEN=127.0.0.1:18090
-METRICS="http://$LISTEN/metrics"
+# /metrics is served on the admin listener only.
+ADMIN=127.0.0.1:18092
+METRICS="http://$ADMIN/metrics"
 
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 pids=()
@@ -55,10 +57,10 @@ INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1);
 SQL
 
 taskset -c 0 env TOKIO_WORKER_THREADS=1 RUST_LOG=warn DATABASE_URL="$DB_URL" \
-  SWITCHYARD_ADMIN_LISTEN=off SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$WORK/server.log" & sy=$!; pids+=($sy)
+  SWITCHYARD_ADMIN_LISTEN="$ADMIN" SWITCHYARD_SPILL_DIR="$SPILL" "$BIN" serve --listen "$LISTEN" 2> "$WORK/server.log" & sy=$!; pids+=($sy)
 for _ in $(seq 1 50); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.2; done
 # Another server on the port would answer in its place (and this one exit).
-kill -0 "$sy" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "the server did not start (is $LISTEN taken?)" >&2; exit 1; }
+kill -0 "$sy" 2>/dev/null || { cat "$WORK/server.log" >&2; echo "the server did not start (is $LISTEN or $ADMIN taken?)" >&2; exit 1; }
 
 metric() { # name: the sum of every series of that metric
   awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%d", s }' "$2"

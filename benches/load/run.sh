@@ -49,7 +49,7 @@ taskset -c 0 env TOKIO_WORKER_THREADS=1 target/release/examples/bare_redirect 12
 measure axum_bare_302 "http://127.0.0.1:18082/c?oid=1&affid=1" "$!"
 
 events=$(mktemp)
-taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:18084 --events-file "$events" & pids+=($!)
+taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN=127.0.0.1:18087 RUST_LOG=warn "$BIN" serve --listen 127.0.0.1:18084 --events-file "$events" & pids+=($!)
 measure switchyard_file_log "http://127.0.0.1:18084/c?oid=1&affid=1&sub1=bench&sub2=x" "$!"
 
 psql "$ADMIN_URL" -qc "drop database if exists $BENCH_DB with (force)" -c "create database $BENCH_DB"
@@ -65,14 +65,14 @@ INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1);
 INSERT INTO offer_caps (offer_id, metric, period, cap_limit) VALUES (1, 'clicks', 'day', 1000000000);
 INSERT INTO offer_blacklisted_subs (offer_id, param, value) VALUES (1, 'sub1', 'fraud');
 SQL
-taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn DATABASE_URL="$DB_URL" "$BIN" serve --listen 127.0.0.1:18085 & sy=$!; pids+=($sy)
+taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN=127.0.0.1:18088 RUST_LOG=warn DATABASE_URL="$DB_URL" "$BIN" serve --listen 127.0.0.1:18085 & sy=$!; pids+=($sy)
 measure switchyard_postgres_log "http://127.0.0.1:18085/c?oid=1&affid=1&sub1=bench&sub2=x" "$sy"
 kill -TERM "$sy"; wait "$sy" || true
 psql "$DB_URL" -qAtc "select 'rows written: ' || count(*) from clicks"
 
 # Exactness: 10,000 clicks from wrk are 10,000 rows after a clean shutdown.
 psql "$DB_URL" -qc "truncate clicks"
-env SWITCHYARD_ADMIN_LISTEN=off RUST_LOG=warn DATABASE_URL="$DB_URL" "$BIN" serve --listen 127.0.0.1:18086 & sy=$!; pids+=($sy)
+env SWITCHYARD_ADMIN_LISTEN=127.0.0.1:18089 RUST_LOG=warn DATABASE_URL="$DB_URL" "$BIN" serve --listen 127.0.0.1:18086 & sy=$!; pids+=($sy)
 sleep 1
 wrk -t1 -c1 -d60s -s benches/load/exact.lua "http://127.0.0.1:18086/c?oid=1&affid=1" > /tmp/wrk-exact.txt || true
 kill -TERM "$sy"; wait "$sy" || true

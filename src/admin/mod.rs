@@ -1,6 +1,7 @@
-//! The admin listener: pages and JSON for people who run the network, on an
-//! address of their own (`SWITCHYARD_ADMIN_LISTEN`), never on the tracking
-//! port. Every route sits behind `auth` when a token is configured.
+//! The admin listener: pages and JSON for people who run the network, and
+//! the Prometheus `/metrics`, on an address of their own
+//! (`SWITCHYARD_ADMIN_LISTEN`), never on the tracking port. Every route but
+//! `/metrics` sits behind `auth` when a token is configured.
 //!
 //! Handlers read the served catalog snapshot and Postgres, never the
 //! redirect path's state: the admin listener can be slow without slowing a
@@ -8,6 +9,7 @@
 
 mod auth;
 mod chart;
+mod metrics;
 mod observe;
 mod page;
 mod routes;
@@ -16,10 +18,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::catalog::CatalogHandle;
 use crate::config::AdminToken;
+use crate::events::QueueDepth;
 
 pub use auth::TokenDigest;
 
@@ -29,10 +33,14 @@ pub struct AdminState {
     pub catalog: Arc<CatalogHandle>,
     /// `None` without DATABASE_URL: the routes answer `503 no_database`.
     pub pool: Option<PgPool>,
+    /// `None`: `/metrics` answers 404 (a server built without the recorder).
+    pub prometheus: Option<PrometheusHandle>,
+    /// The event channel's depth, read at scrape time.
+    pub event_queue: Option<QueueDepth>,
 }
 
-/// `token`: every route requires it as `Authorization: Bearer`; `None`: no
-/// check (start-up allows that on loopback only).
+/// `token`: every route but `/metrics` requires it as `Authorization:
+/// Bearer`; `None`: no check (start-up allows that on loopback only).
 pub fn router(state: Arc<AdminState>, token: Option<&AdminToken>) -> Router {
     Router::new()
         .route("/admin/smart-links/{id}/kpi", get(routes::kpi_json))
@@ -41,6 +49,9 @@ pub fn router(state: Arc<AdminState>, token: Option<&AdminToken>) -> Router {
             token.map(TokenDigest::of),
             auth::require_token,
         ))
+        // Added after the token layer, which covers only the routes above:
+        // Prometheus scrapes without credentials, on any admin address.
+        .route("/metrics", get(metrics::metrics))
         .route_layer(axum::middleware::from_fn(observe::observe))
         .fallback(routes::not_found)
         .with_state(state)

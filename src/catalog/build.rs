@@ -12,6 +12,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::click_texts::ClickTexts;
 use super::model::*;
+use super::secret::SecretHash;
 use super::source::{CatalogSource, RetargetingFingerprint, Status};
 use super::url_template::{UrlTemplate, UrlTemplateError};
 use crate::kpi::KpiSettings;
@@ -68,6 +69,7 @@ impl std::error::Error for CatalogErrors {}
 pub(super) struct Indexed {
     pub advertisers: FxHashMap<i64, Advertiser>,
     pub partners: FxHashMap<i64, Partner>,
+    pub partners_by_key: FxHashMap<SecretHash, i64>,
     pub offers: FxHashMap<i64, Offer>,
     pub approvals: Approvals,
     pub tracking_domains: FxHashMap<i64, TrackingDomain>,
@@ -115,10 +117,22 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
             name: row.name,
             status: row.status,
             tags: row.tags.into_iter().map(|t| t.to_lowercase()).collect(),
-            api_key: row.api_key,
+            api_key_sha256: row.api_key_sha256,
             postback_texts: ClickTexts::of_postback_url(row.postback_url.as_deref()),
             postback_url: row.postback_url,
         };
+        if let Some(key) = partner.api_key_sha256
+            && let Some(other) = out.partners_by_key.insert(key, row.id)
+            && other != row.id
+        {
+            // Postgres has a unique index; a catalog file does not. The
+            // problem names the partners, never the digest.
+            problems.push(invalid(
+                "partners",
+                &row.id.to_string(),
+                &format!("api_key_sha256 is also partner {other}'s"),
+            ));
+        }
         if out.partners.insert(row.id, partner).is_some() {
             problems.push(CatalogProblem::DuplicateId {
                 table: "partners",
@@ -211,7 +225,7 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
             },
             conversion_window: seconds(row.conversion_window_seconds),
             allow_duplicate_conversions: row.allow_duplicate_conversions,
-            verification_token: row.verification_token,
+            verification_token_sha256: row.verification_token_sha256,
             targeting,
             rules: out.rule_table.for_offer(id, row.advertiser_id),
             caps: Vec::new(),

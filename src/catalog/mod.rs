@@ -13,6 +13,7 @@ pub mod model;
 pub mod money;
 pub mod postgres;
 pub mod reload;
+pub mod secret;
 pub mod source;
 pub mod url_template;
 
@@ -28,6 +29,7 @@ use crate::rules::traffic_control::TrafficControl;
 pub use build::{CatalogErrors, CatalogProblem};
 pub use click_texts::ClickTexts;
 pub use model::*;
+pub use secret::SecretHash;
 pub use source::{ApprovalStatus, CatalogSource, Status};
 
 /// Where a snapshot came from, for logs and `/readyz`.
@@ -46,6 +48,8 @@ pub struct Catalog {
     pub origin: Origin,
     advertisers: FxHashMap<i64, Advertiser>,
     partners: FxHashMap<i64, Partner>,
+    /// Partners by the SHA-256 of their API key.
+    partners_by_key: FxHashMap<SecretHash, i64>,
     offers: FxHashMap<i64, Offer>,
     approvals: Approvals,
     tracking_domains: FxHashMap<i64, TrackingDomain>,
@@ -70,6 +74,7 @@ impl Catalog {
             origin,
             advertisers: indexed.advertisers,
             partners: indexed.partners,
+            partners_by_key: indexed.partners_by_key,
             offers: indexed.offers,
             approvals: indexed.approvals,
             tracking_domains: indexed.tracking_domains,
@@ -120,6 +125,14 @@ impl Catalog {
 
     pub fn offers(&self) -> impl Iterator<Item = &Offer> {
         self.offers.values()
+    }
+
+    /// The partner holding this API key: one hash and one map lookup, with
+    /// digests compared in constant time (`SecretHash`'s `Eq`).
+    pub fn partner_by_api_key(&self, key: &[u8]) -> Option<&Partner> {
+        self.partners_by_key
+            .get(&SecretHash::of(key))
+            .and_then(|id| self.partners.get(id))
     }
 
     pub fn partners(&self) -> impl Iterator<Item = &Partner> {

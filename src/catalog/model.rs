@@ -8,6 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::click_texts::ClickTexts;
 use super::money::Micros;
+use super::secret::SecretHash;
 use super::source::{
     ApprovalStatus, CapMetric, CapPeriod, DuplicateAction, DuplicateIdentifier, PayoutModel,
     RedirectMechanism, Status,
@@ -33,7 +34,7 @@ pub struct Partner {
     pub name: String,
     pub status: Status,
     pub tags: Vec<String>,
-    pub api_key: Option<String>,
+    pub api_key_sha256: Option<SecretHash>,
     pub postback_url: Option<String>,
     /// The click texts `postback_url` expands: all a conversion needs of them.
     pub postback_texts: ClickTexts,
@@ -83,7 +84,7 @@ pub struct Offer {
     pub deep_link: DeepLinkPolicy,
     pub conversion_window: Duration,
     pub allow_duplicate_conversions: bool,
-    pub verification_token: Option<String>,
+    pub verification_token_sha256: Option<SecretHash>,
     /// Offer and advanced targeting, compiled in the offer's timezone.
     pub targeting: CompiledTargeting,
     /// Rule settings from global, advertiser and offer rows (partner rows are

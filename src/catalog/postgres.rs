@@ -35,7 +35,7 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
             .fetch_all(&mut *tx)
             .await?;
     let partners = sqlx::query_as::<_, PartnerRow>(
-        "SELECT id, name, status, tags, api_key, postback_url FROM partners",
+        "SELECT id, name, status, tags, api_key_sha256, postback_url FROM partners",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -49,7 +49,7 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
                 payout_model, payout::text AS payout, revenue_model, revenue::text AS revenue,
                 currency::text AS currency, timezone, fail_offer_id, duplicate_filter,
                 duplicate_window_seconds, duplicate_action, deep_link_enabled, deep_link_hosts,
-                conversion_window_seconds, allow_duplicate_conversions, verification_token, targeting
+                conversion_window_seconds, allow_duplicate_conversions, verification_token_sha256, targeting
          FROM offers",
     )
     .fetch_all(&mut *tx)
@@ -227,7 +227,7 @@ fn offer_row(row: &PgRow) -> Result<OfferRow, LoadError> {
         deep_link_hosts: row.try_get("deep_link_hosts")?,
         conversion_window_seconds: row.try_get("conversion_window_seconds")?,
         allow_duplicate_conversions: row.try_get("allow_duplicate_conversions")?,
-        verification_token: row.try_get("verification_token")?,
+        verification_token_sha256: row.try_get("verification_token_sha256")?,
         targeting: row.try_get("targeting")?,
     })
 }

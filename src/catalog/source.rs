@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::money::Micros;
+use super::secret::SecretHash;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
@@ -207,8 +208,10 @@ pub struct PartnerRow {
     pub status: Status,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// SHA-256 of the partner's API key (`catalog::secret`); files carry it
+    /// as 64 hex characters.
     #[serde(default)]
-    pub api_key: Option<String>,
+    pub api_key_sha256: Option<SecretHash>,
     #[serde(default)]
     pub postback_url: Option<String>,
 }
@@ -259,8 +262,9 @@ pub struct OfferRow {
     pub conversion_window_seconds: i32,
     #[serde(default)]
     pub allow_duplicate_conversions: bool,
+    /// SHA-256 of the token a postback must carry, as for `api_key_sha256`.
     #[serde(default)]
-    pub verification_token: Option<String>,
+    pub verification_token_sha256: Option<SecretHash>,
     #[serde(default = "empty_object")]
     pub targeting: serde_json::Value,
 }

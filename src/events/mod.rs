@@ -27,7 +27,7 @@ pub use record::{
 };
 pub use sink::Sink;
 pub use spill::SpillFile;
-pub use writer::{EventSender, WriterSettings, spawn_writer};
+pub use writer::{EventSender, QueueDepth, WriterSettings, spawn_writer};
 
 /// Events encoded or decoded between two yields to the runtime (a few tenths
 /// of a millisecond of work). The writer's loops over a batch of thousands run

@@ -124,6 +124,26 @@ impl EventSender {
     pub fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
     }
+
+    /// A reader of `queued` that does not keep the channel open: the admin
+    /// listener holds one, and the writer must still drain when the handlers'
+    /// senders are gone.
+    pub fn depth(&self) -> QueueDepth {
+        QueueDepth(self.tx.downgrade())
+    }
+}
+
+/// See `EventSender::depth`.
+#[derive(Debug, Clone)]
+pub struct QueueDepth(mpsc::WeakSender<Event>);
+
+impl QueueDepth {
+    /// Events waiting in the channel; 0 once it is closed.
+    pub fn queued(&self) -> usize {
+        self.0
+            .upgrade()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
 }
 
 fn closed_channel() {

@@ -1,4 +1,5 @@
-//! Liveness, readiness and Prometheus metrics.
+//! Liveness and readiness, on the tracking port where load balancers probe.
+//! `/metrics` is on the admin listener (`admin::metrics`).
 
 use std::sync::Arc;
 
@@ -30,24 +31,4 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response(),
     }
-}
-
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let Some(prometheus) = &state.prometheus else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    // Gauges that are cheap to read now and would cost every hit to maintain.
-    metrics::gauge!("switchyard_events_queued").set(state.events.queued() as f64);
-    if let Some(catalog) = state.catalog.current() {
-        let age = (Utc::now() - catalog.loaded_at).num_milliseconds() as f64 / 1000.0;
-        metrics::gauge!("switchyard_snapshot_age_seconds").set(age);
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        prometheus.render(),
-    )
-        .into_response()
 }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::HeaderValue;
 use axum::routing::get;
-use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog::CatalogHandle;
 use crate::conversions::Conversions;
@@ -38,7 +37,6 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// Where discarded hits go; `None`: a blank 404.
     pub fallback_url: Option<HeaderValue>,
-    pub prometheus: Option<PrometheusHandle>,
     /// Host of partners' tracking links for smart links without a tracking domain.
     pub public_host: Option<String>,
 }
@@ -53,6 +51,5 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/pixel", get(postback::pixel))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
         .with_state(state)
 }

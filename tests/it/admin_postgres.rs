@@ -1,6 +1,7 @@
-//! The admin listener (issue 11, part 6): the KPI JSON and page of a smart
-//! link over a real socket, the bearer token, the tracking port that never
-//! serves them, and the page as headless Chromium renders it.
+//! The admin listener (issue 11, part 6; issue 15, part 2): the KPI JSON and
+//! page of a smart link and `/metrics` over a real socket, the bearer token
+//! (never on `/metrics`), the tracking port that never serves them, and the
+//! page as headless Chromium renders it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -153,7 +154,7 @@ async fn the_kpi_json_is_the_kpi_show_card_with_series_per_offer() {
     assert!((alpha[3]["share"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(alpha[4]["share"], 0.0);
 
-    let metrics = common::metrics_text(admin.server.addr).await;
+    let metrics = common::metrics_text(&admin.server).await;
     assert!(
         metrics.contains(
             r#"switchyard_admin_requests_total{route="/admin/smart-links/{id}/kpi",status="200"}"#
@@ -198,7 +199,65 @@ async fn a_configured_token_is_required_on_every_admin_route() {
             .unwrap();
         assert_eq!(right.status(), 200, "{path} with the token");
     }
+    let (status, metrics) = get(&admin.url("/metrics")).await;
+    assert_eq!(status, 200, "Prometheus scrapes without the token");
+    assert!(
+        metrics.contains("switchyard_admin_requests_total"),
+        "{metrics}"
+    );
     admin.stop().await;
+}
+
+#[tokio::test]
+async fn off_loopback_the_token_guards_every_admin_route_but_metrics() {
+    let mut config = common::config_for(None);
+    config.admin_listen = AdminListen::On("0.0.0.0:0".parse().unwrap());
+    config.admin_token = Some(AdminToken("s3cret-token".to_owned()));
+    let server = common::start(config).await;
+    let admin_addr = server.admin_addr.unwrap();
+    assert!(admin_addr.ip().is_unspecified(), "{admin_addr}");
+    let base = format!("http://127.0.0.1:{}", admin_addr.port());
+    let client = common::client();
+
+    let (status, metrics) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200, "{metrics}");
+    assert!(metrics.contains("switchyard_"), "{metrics}");
+
+    let page = format!("{base}/admin/smart-links/1/kpi");
+    let (status, body) = get(&page).await;
+    assert_eq!(
+        (status, json(&body)["error"].clone()),
+        (401, "unauthorized".into())
+    );
+    let with_token = client
+        .get(&page)
+        .header("authorization", "Bearer s3cret-token")
+        .send()
+        .await
+        .unwrap();
+    // Past the token: no DATABASE_URL here, so the route itself answers.
+    assert_eq!(with_token.status(), 503);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_the_admin_port_never_on_the_tracking_port() {
+    let server = common::start(common::config_for(None)).await;
+    common::wait_ready(server.addr).await;
+    let (status, _) = get(&format!("http://{}/metrics", server.addr)).await;
+    assert_eq!(status, 404, "/metrics on the tracking port");
+    let (status, metrics) = get(&format!("http://{}/metrics", server.admin_addr.unwrap())).await;
+    assert_eq!(status, 200, "/metrics on the admin port");
+    assert!(
+        metrics.contains("switchyard_snapshot_age_seconds"),
+        "{metrics}"
+    );
+    // Probes stay where load balancers look for them.
+    for probe in ["/healthz", "/readyz"] {
+        let (status, _) = get(&format!("http://{}{probe}", server.addr)).await;
+        assert_eq!(status, 200, "{probe} on the tracking port");
+    }
+    server.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -303,6 +362,10 @@ async fn an_admin_listener_off_loopback_needs_a_token_to_start() {
     config.admin_listen = AdminListen::Off;
     let server = common::start(config).await;
     assert_eq!(server.admin_addr, None);
+    // Off means no metrics anywhere (start-up warns), not metrics on the
+    // tracking port.
+    let (status, _) = get(&format!("http://{}/metrics", server.addr)).await;
+    assert_eq!(status, 404);
     server.shutdown().await.unwrap();
 }
 

@@ -129,7 +129,7 @@ async fn readiness_reports_the_snapshot() {
         .unwrap();
     assert_eq!(body["ready"], true);
     assert_eq!(body["catalog"]["offers"], 1);
-    let metrics = metrics_text(server.addr).await;
+    let metrics = metrics_text(&server).await;
     assert!(metrics.contains("switchyard_snapshot_version"), "{metrics}");
     server.shutdown().await.unwrap();
     db.drop_database().await;

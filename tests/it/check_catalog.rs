@@ -65,3 +65,50 @@ fn unknown_columns_are_refused_not_ignored() {
     assert!(!ok);
     assert!(text.contains("colour"), "{text}");
 }
+
+/// A catalog file carries the SHA-256 of a partner's key, never the key
+/// (docs/MODEL.md, "Secrets"), and no error message repeats either.
+#[test]
+fn a_catalog_file_holds_key_digests_not_keys() {
+    use switchyard::catalog::{Catalog, Origin, SecretHash, file};
+    let key = "file-partner-key-0123456789abcdef";
+    let digest = SecretHash::of(key.as_bytes()).to_hex();
+    let catalog =
+        |partners: &str| format!("advertisers: [{{ id: 1, name: A }}]\npartners:\n{partners}");
+
+    let good = catalog(&format!(
+        "  - {{ id: 1, name: P, api_key_sha256: '{digest}' }}\n  - {{ id: 2, name: Q }}\n"
+    ));
+    let source = file::parse(&good, "good.yaml").unwrap();
+    let built = Catalog::build(source, Origin::Test, 1).unwrap();
+    assert_eq!(
+        built.partner_by_api_key(key.as_bytes()).map(|p| p.id),
+        Some(1)
+    );
+    assert!(built.partner_by_api_key(digest.as_bytes()).is_none());
+    assert!(built.partner_by_api_key(b"").is_none());
+
+    let (ok, text) = check(&catalog(&format!(
+        "  - {{ id: 1, name: P, api_key: '{key}' }}\n"
+    )));
+    assert!(
+        !ok && text.contains("api_key"),
+        "a plain key is refused: {text}"
+    );
+    assert!(!text.contains(key), "{text}");
+
+    let (ok, text) = check(&catalog(&format!(
+        "  - {{ id: 1, name: P, api_key_sha256: '{digest}' }}\n  - {{ id: 2, name: Q, api_key_sha256: '{digest}' }}\n"
+    )));
+    assert!(
+        !ok && text.contains("api_key_sha256 is also partner"),
+        "{text}"
+    );
+    assert!(!text.contains(&digest), "{text}");
+
+    let (ok, text) = check(&catalog(&format!(
+        "  - {{ id: 1, name: P, api_key_sha256: '{key}' }}\n"
+    )));
+    assert!(!ok && text.contains("64 hex characters"), "{text}");
+    assert!(!text.contains(key), "{text}");
+}

@@ -259,6 +259,8 @@ async fn sigterm_drains_every_click_to_postgres() {
         .arg("serve")
         .env("DATABASE_URL", &db.url)
         .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+        // Not the default 8081: tests run side by side.
+        .env("SWITCHYARD_ADMIN_LISTEN", "127.0.0.1:0")
         .env("SWITCHYARD_EVENT_FLUSH_MS", "5000") // nothing is flushed by the timer
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -283,17 +285,7 @@ async fn sigterm_drains_every_click_to_postgres() {
             answered += 1;
         }
     }
-    let pid = child.id().unwrap();
-    let killed = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = crate::common::sigterm(&mut child).await;
     assert!(status.success(), "exit status {status}");
     assert_eq!(db.count("SELECT count(*) FROM clicks").await, answered);
     db.drop_database().await;

@@ -25,13 +25,13 @@ pub const NETWORK: &str = "
     INSERT INTO partners (id, name) VALUES (1, 'Blue Media');
     INSERT INTO offers (id, advertiser_id, name, offer_url, requires_approval,
                         payout_model, payout, revenue_model, revenue,
-                        conversion_window_seconds, allow_duplicate_conversions, verification_token)
+                        conversion_window_seconds, allow_duplicate_conversions, verification_token_sha256)
     VALUES
         (1, 1, 'Flat', 'https://acme.example/?t={transaction_id}', false, 'flat', 2.5, 'flat', 4, 2592000, false, NULL),
         (2, 1, 'Percent', 'https://acme.example/?t={transaction_id}', false, 'percent', 10, 'percent', 15, 2592000, false, NULL),
         (3, 1, 'Dups', 'https://acme.example/?t={transaction_id}', false, 'flat', 1, 'flat', 2, 2592000, true, NULL),
         (4, 1, 'Short', 'https://acme.example/?t={transaction_id}', false, 'flat', 1, 'flat', 2, 1, false, NULL),
-        (5, 1, 'Token', 'https://acme.example/?t={transaction_id}', false, 'flat', 1, 'flat', 2, 2592000, false, 'secret-token'),
+        (5, 1, 'Token', 'https://acme.example/?t={transaction_id}', false, 'flat', 1, 'flat', 2, 2592000, false, sha256(convert_to('secret-token', 'UTF8'))),
         (6, 1, 'Capped', 'https://acme.example/?t={transaction_id}', false, 'flat', 1, 'flat', 2, 2592000, false, NULL),
         (7, 1, 'Soft', 'https://acme.example/?t={transaction_id}', false, 'flat', 1, 'flat', 2, 2592000, false, NULL),
         (8, 1, 'Budget', 'https://acme.example/?t={transaction_id}', false, 'flat', 2, 'flat', 3, 2592000, false, NULL);

@@ -24,5 +24,6 @@ mod retargeting_postgres;
 mod rollups_postgres;
 mod rules;
 mod rules_postgres;
+mod secrets_postgres;
 mod slow_sink_postgres;
 mod smart_links_postgres;

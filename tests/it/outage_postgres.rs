@@ -144,7 +144,7 @@ async fn clicks_and_postbacks_through_an_outage_are_written_exactly_once() {
         .await,
         "nothing was spilled"
     );
-    let metrics = metrics_text(addr).await;
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("switchyard_events_spilled_total"),
         "{metrics}"
@@ -251,6 +251,8 @@ async fn after_sigkill_events_older_than_the_flush_bound_survive() {
             .arg("serve")
             .env("DATABASE_URL", proxy.url_for(&db.url))
             .env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+            // Not the default 8081: tests run side by side.
+            .env("SWITCHYARD_ADMIN_LISTEN", "127.0.0.1:0")
             .env("SWITCHYARD_SPILL_DIR", &spill)
             .env("SWITCHYARD_EVENT_FLUSH_MS", "50")
             .env("SWITCHYARD_EVENT_WRITE_TIMEOUT_MS", "500")

@@ -147,7 +147,7 @@ async fn two_servers_on_one_database_deliver_each_postback_exactly_once() {
     // Time for a second delivery to show up, if there were one.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert!(
-        metrics_text(a.addr)
+        metrics_text(&a)
             .await
             .contains("switchyard_partner_postbacks_pending")
     );

@@ -137,7 +137,7 @@ async fn discards_are_counted_per_rule_in_the_view_and_in_metrics() {
         .send()
         .await
         .unwrap();
-    let metrics = metrics_text(server.addr).await;
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics
             .lines()
@@ -223,7 +223,7 @@ async fn soft_cap_counts_and_alerts_but_never_discards() {
             .unwrap();
         assert_eq!(response.status(), 302);
     }
-    let metrics = metrics_text(server.addr).await;
+    let metrics = metrics_text(&server).await;
     let exceeded = metrics
         .lines()
         .find(|l| {
@@ -252,7 +252,7 @@ async fn a_cap_added_while_running_counts_the_period_so_far() {
         "the clicks were written"
     );
     let restores = || async {
-        let metrics = metrics_text(server.addr).await;
+        let metrics = metrics_text(&server).await;
         metrics
             .lines()
             .find_map(|l| l.strip_prefix("switchyard_cap_restores_total{trigger=\"new_cap\"} "))

@@ -23,8 +23,9 @@ fn diagram() -> String {
     };
     [
         "INSERT INTO advertisers (id, name) VALUES (1, 'Acme');
-         INSERT INTO partners (id, name, api_key) VALUES
-             (1, 'Approved', 'key-approved-0123456789'), (2, 'Stranger', 'key-stranger-0123456789');"
+         INSERT INTO partners (id, name, api_key_sha256) VALUES
+             (1, 'Approved', sha256(convert_to('key-approved-0123456789', 'UTF8'))),
+             (2, 'Stranger', sha256(convert_to('key-stranger-0123456789', 'UTF8')));"
             .to_owned(),
         offer(3, None),
         offer(4, None),

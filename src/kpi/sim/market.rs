@@ -183,7 +183,7 @@ impl Market {
                 deep_link_hosts: Vec::new(),
                 conversion_window_seconds: 2_592_000,
                 allow_duplicate_conversions: false,
-                verification_token: None,
+                verification_token_sha256: None,
                 targeting: serde_json::Value::Object(Default::default()),
             })
             .collect();
@@ -211,7 +211,7 @@ impl Market {
                 name: "Simulated".into(),
                 status: Default::default(),
                 tags: Vec::new(),
-                api_key: None,
+                api_key_sha256: None,
                 postback_url: None,
             }],
             offers,

@@ -25,6 +25,12 @@ pub struct TestDb {
 impl TestDb {
     /// A new empty database with every migration applied.
     pub async fn create() -> TestDb {
+        Self::create_migrated_to(None).await
+    }
+
+    /// A new empty database with the migrations up to `version` applied (all
+    /// of them with `None`), to test a migration on the rows before it.
+    pub async fn create_migrated_to(version: Option<i64>) -> TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "switchyard_test_{}_{}",
@@ -57,10 +63,11 @@ impl TestDb {
             .connect(&url)
             .await
             .unwrap();
-        app::MIGRATOR
-            .run(&pool)
-            .await
-            .expect("migrations apply on an empty database");
+        match version {
+            None => app::MIGRATOR.run(&pool).await,
+            Some(version) => app::MIGRATOR.run_to(version, &pool).await,
+        }
+        .expect("migrations apply on an empty database");
         TestDb { name, url, pool }
     }
 
@@ -159,14 +166,33 @@ pub async fn wait_ready(addr: std::net::SocketAddr) {
     assert!(ready, "server at {addr} never became ready");
 }
 
-/// The Prometheus text a server exposes at `/metrics`.
-pub async fn metrics_text(addr: std::net::SocketAddr) -> String {
+/// The Prometheus text a server exposes at `/metrics`, on its admin listener.
+pub async fn metrics_text(server: &switchyard::app::RunningServer) -> String {
+    let admin = server
+        .admin_addr
+        .expect("/metrics needs the admin listener");
     client()
-        .get(format!("http://{addr}/metrics"))
+        .get(format!("http://{admin}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
+        .unwrap()
+}
+
+/// Stops a server process the way an orchestrator does (SIGTERM) and waits
+/// up to 20 s for it to drain and exit.
+pub async fn sigterm(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("the server is still running");
+    let killed = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the server exits within 20 s of SIGTERM")
         .unwrap()
 }
