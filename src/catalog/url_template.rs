@@ -4,8 +4,6 @@
 //! percent-encoded with everything but RFC 3986 unreserved characters escaped, so
 //! a request value can fill a slot but never add a `/`, `?`, `#`, `@` or a line break.
 
-use std::fmt::Write;
-
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
@@ -175,8 +173,7 @@ impl UrlTemplate {
                 Segment::Macro(m) => {
                     raw.clear();
                     values.write_value(*m, &mut raw);
-                    // Writing to a String cannot fail.
-                    let _ = write!(out, "{}", utf8_percent_encode(&raw, VALUE));
+                    out.extend(utf8_percent_encode(&raw, VALUE));
                 }
             }
         }

@@ -202,16 +202,16 @@ fn outcome(hit: &HitRecord) -> &'static str {
 
 fn encode_click(hit: &HitRecord, out: &mut String) {
     let mut row = CopyRow::new(out);
-    row.plain(Some(hit.transaction_id))
-        .plain(Some(hit.created_at.to_rfc3339()))
+    row.id(hit.transaction_id)
+        .timestamp(hit.created_at)
         .text(Some(outcome(hit)))
         .text(hit.discard_rule.as_deref())
         .text(hit.discard_detail.as_deref())
-        .plain(hit.requested_offer_id)
-        .plain(hit.offer_id)
-        .plain(hit.advertiser_id)
-        .plain(hit.partner_id)
-        .plain(hit.smart_link_id);
+        .number(hit.requested_offer_id)
+        .number(hit.offer_id)
+        .number(hit.advertiser_id)
+        .number(hit.partner_id)
+        .number(hit.smart_link_id);
     for sub in &hit.subs {
         row.text(sub.as_deref());
     }
@@ -221,21 +221,21 @@ fn encode_click(hit: &HitRecord, out: &mut String) {
         .plain(Some(hit.ip))
         .text(Some(&hit.user_agent))
         .text(hit.country.as_deref())
-        .plain(Some(hit.is_unique))
+        .flag(hit.is_unique)
         .end();
 }
 
 fn encode_impression(hit: &HitRecord, out: &mut String) {
     let mut row = CopyRow::new(out);
-    row.plain(Some(hit.transaction_id))
-        .plain(Some(hit.created_at.to_rfc3339()))
+    row.id(hit.transaction_id)
+        .timestamp(hit.created_at)
         .text(Some(outcome(hit)))
         .text(hit.discard_rule.as_deref())
         .text(hit.discard_detail.as_deref())
         // No fail chain for impressions: a discarded one still names its offer.
-        .plain(hit.offer_id.or(hit.requested_offer_id))
-        .plain(hit.advertiser_id)
-        .plain(hit.partner_id);
+        .number(hit.offer_id.or(hit.requested_offer_id))
+        .number(hit.advertiser_id)
+        .number(hit.partner_id);
     for sub in &hit.subs {
         row.text(sub.as_deref());
     }
@@ -249,14 +249,14 @@ fn encode_impression(hit: &HitRecord, out: &mut String) {
 fn encode_conversion(c: &ConversionRecord, out: &mut String) {
     let mut row = CopyRow::new(out);
     row.text(Some(&c.conversion_id))
-        .plain(Some(c.created_at.to_rfc3339()))
-        .plain(Some(c.transaction_id))
+        .timestamp(c.created_at)
+        .id(c.transaction_id)
         .text(Some(c.status.as_str()))
         .text(c.reject_reason.as_deref())
-        .plain(c.attribution.offer_id)
-        .plain(c.attribution.advertiser_id)
-        .plain(c.attribution.partner_id)
-        .plain(c.attribution.smart_link_id)
+        .number(c.attribution.offer_id)
+        .number(c.attribution.advertiser_id)
+        .number(c.attribution.partner_id)
+        .number(c.attribution.smart_link_id)
         .plain(c.amount)
         .plain(Some(c.payout))
         .plain(Some(c.revenue))
@@ -270,14 +270,14 @@ fn encode_conversion(c: &ConversionRecord, out: &mut String) {
 fn encode_conversion_event(e: &ConversionEventRecord, out: &mut String) {
     CopyRow::new(out)
         .text(Some(&e.event_id))
-        .plain(Some(e.created_at.to_rfc3339()))
-        .plain(Some(e.transaction_id))
+        .timestamp(e.created_at)
+        .id(e.transaction_id)
         .text(Some(&e.adv_event_id))
         .text(Some(e.status.as_str()))
         .text(e.reject_reason.as_deref())
-        .plain(e.attribution.offer_id)
-        .plain(e.attribution.partner_id)
-        .plain(e.attribution.smart_link_id)
+        .number(e.attribution.offer_id)
+        .number(e.attribution.partner_id)
+        .number(e.attribution.smart_link_id)
         .plain(e.amount)
         .plain(Some(e.payout))
         .plain(Some(e.revenue))
@@ -290,7 +290,7 @@ fn encode_attempt(a: &PostbackAttemptRecord, out: &mut String) {
         .text(Some(&a.conversion_id))
         .plain(Some(a.partner_id))
         .plain(Some(a.attempt))
-        .plain(Some(a.attempted_at.to_rfc3339()))
+        .timestamp(a.attempted_at)
         .text(Some(&a.url))
         .plain(a.http_status)
         .text(a.error.as_deref())
@@ -298,14 +298,13 @@ fn encode_attempt(a: &PostbackAttemptRecord, out: &mut String) {
 }
 
 fn encode_delivery(d: &PostbackDeliveryRecord, out: &mut String) {
-    let created_at = d.created_at.to_rfc3339();
     CopyRow::new(out)
         .text(Some(&d.delivery_id))
         .text(Some(&d.conversion_id))
         .plain(Some(d.partner_id))
         .text(Some(&d.url))
-        .plain(Some(&created_at))
+        .timestamp(d.created_at)
         // Due at once: a replayed spill is late already.
-        .plain(Some(&created_at))
+        .timestamp(d.created_at)
         .end();
 }

@@ -4,6 +4,7 @@
 //! validation here is about refusing garbage early and clearly, not about escaping.
 
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// Longest accepted raw query string; longer ones are refused before parsing.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
@@ -88,7 +89,7 @@ impl TrackingParams {
             return Err(ParamError::QueryTooLong);
         }
         let mut params = TrackingParams::default();
-        let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(8);
+        let mut seen: Vec<Cow<'_, str>> = Vec::with_capacity(8);
         for (count, (name, value)) in form_urlencoded::parse(raw_query.as_bytes()).enumerate() {
             if count >= MAX_PARAMS {
                 return Err(ParamError::TooManyParameters);
@@ -99,7 +100,7 @@ impl TrackingParams {
             if seen.contains(&name) {
                 return Err(ParamError::Repeated(name.into_owned()));
             }
-            params.assign(&name, value.into_owned())?;
+            params.assign(&name, value)?;
             seen.push(name);
         }
         if require_offer && params.offer_id.is_none() {
@@ -111,7 +112,9 @@ impl TrackingParams {
         Ok(params)
     }
 
-    fn assign(&mut self, name: &str, value: String) -> Result<(), ParamError> {
+    /// Takes the value borrowed when it can: ids are parsed, not kept, and
+    /// copying each was an allocation per parameter per click.
+    fn assign(&mut self, name: &str, value: Cow<'_, str>) -> Result<(), ParamError> {
         let slot = match name {
             "oid" | "offer_id" => {
                 self.offer_id = Some(parse_id("oid", &value)?);
@@ -140,19 +143,19 @@ impl TrackingParams {
                 if value.chars().any(char::is_control) {
                     return Err(ParamError::ForbiddenCharacter(name.to_owned()));
                 }
-                self.url = Some(value);
+                self.url = Some(value.into_owned());
                 return Ok(());
             }
             _ => {
                 if self.extra.len() < MAX_EXTRA_PARAMS {
                     check_tracking_value(name, &value)?;
-                    self.extra.push((name.to_owned(), value));
+                    self.extra.push((name.to_owned(), value.into_owned()));
                 }
                 return Ok(());
             }
         };
         check_tracking_value(name, &value)?;
-        *slot = (!value.is_empty()).then_some(value);
+        *slot = (!value.is_empty()).then(|| value.into_owned());
         Ok(())
     }
 
