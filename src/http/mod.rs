@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::HeaderValue;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::catalog::CatalogHandle;
@@ -25,6 +25,8 @@ use crate::counters::CounterStore;
 use crate::events::EventSender;
 use crate::visit::client_ip::TrustedProxies;
 use crate::visit::enrich::Enricher;
+
+pub use cookies::CookiePolicy;
 
 /// What every handler shares; built once in `app::start`.
 #[derive(Debug)]
@@ -41,18 +43,31 @@ pub struct AppState {
     pub prometheus: Option<PrometheusHandle>,
     /// Host of partners' tracking links for smart links without a tracking domain.
     pub public_host: Option<String>,
+    /// Domain and SameSite of the click cookies.
+    pub cookies: CookiePolicy,
+}
+
+/// Every route of the tracking listener. The router is built from this list,
+/// and the docs test checks it against the docs.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        ("/c", get(click::offer_click)),
+        ("/i", get(click::impression)),
+        ("/sl/{id}", get(smart_link::smart_link_click)),
+        ("/partner/smart-links", get(partner::smart_links)),
+        ("/postback", get(postback::postback)),
+        ("/pixel", get(postback::pixel)),
+        ("/healthz", get(health::healthz)),
+        ("/readyz", get(health::readyz)),
+        ("/metrics", get(health::metrics)),
+    ]
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/c", get(click::offer_click))
-        .route("/i", get(click::impression))
-        .route("/sl/{id}", get(smart_link::smart_link_click))
-        .route("/partner/smart-links", get(partner::smart_links))
-        .route("/postback", get(postback::postback))
-        .route("/pixel", get(postback::pixel))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, method)| {
+            router.route(path, method)
+        })
         .with_state(state)
 }

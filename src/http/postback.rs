@@ -1,5 +1,5 @@
 //! `GET /postback` (server to server) and `GET /pixel` (the browser, with the
-//! `sy_tid` cookie): both record a conversion or event through
+//! click id the landing page passes on, or the `sy_tid` cookie): both record a conversion or event through
 //! `Conversions::record`. A judged postback is a 200 whatever the verdict, as
 //! advertisers' systems expect; only bad input (400) and "cannot judge now"
 //! (503 with Retry-After) are not.
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
-use crate::conversions::{ConversionError, PostbackParams, Recorded};
+use crate::conversions::{ConversionError, PostbackParamError, PostbackParams, Recorded};
 use crate::visit::cookie::{TRANSACTION_COOKIE, cookie_value};
 
 use super::AppState;
@@ -42,11 +42,14 @@ pub async fn pixel(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(tid) = cookie(&headers, TRANSACTION_COOKIE) else {
-        return HttpError::MissingCookie.into_response();
-    };
+    let tid = cookie(&headers, TRANSACTION_COOKIE);
     let params = match PostbackParams::parse_for_pixel(query.as_deref().unwrap_or(""), tid) {
         Ok(params) => params,
+        // Neither a click id from the page nor the cookie: on another site,
+        // the browser did not send it.
+        Err(PostbackParamError::Missing("transaction_id")) => {
+            return HttpError::MissingCookie.into_response();
+        }
         Err(error) => return HttpError::from(error).into_response(),
     };
     match record(&state, params).await {
