@@ -96,13 +96,9 @@ async fn offer_hit(
             host: requester.host.as_deref(),
             tracking_domain: None,
         };
-        cookies::set_click_cookies(
-            &mut response,
-            &state.cookies,
-            &site,
-            transaction_id,
-            new_visitor,
-        );
+        state
+            .cookies
+            .set_click_cookies(&mut response, &site, transaction_id, new_visitor);
     }
     response
 }

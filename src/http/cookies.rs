@@ -77,27 +77,29 @@ pub struct ClickSite<'a> {
     pub tracking_domain: Option<&'a str>,
 }
 
-/// After an accepted click: `sy_tid`, and `sy_uid` for a new visitor.
-pub fn set_click_cookies(
-    response: &mut Response,
-    policy: &CookiePolicy,
-    site: &ClickSite<'_>,
-    transaction_id: TransactionId,
-    new_visitor: bool,
-) {
-    let id = transaction_id.to_string();
-    let domain = policy.domain(site.host, site.tracking_domain);
-    let same_site = policy.same_site();
-    let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        cookie(TRANSACTION_COOKIE, &id, domain, same_site),
-    );
-    if new_visitor {
+impl CookiePolicy {
+    /// After an accepted click: `sy_tid`, and `sy_uid` for a new visitor.
+    pub fn set_click_cookies(
+        &self,
+        response: &mut Response,
+        site: &ClickSite<'_>,
+        transaction_id: TransactionId,
+        new_visitor: bool,
+    ) {
+        let id = transaction_id.to_string();
+        let domain = self.domain(site.host, site.tracking_domain);
+        let same_site = self.same_site();
+        let headers = response.headers_mut();
         headers.append(
             header::SET_COOKIE,
-            cookie(VISITOR_COOKIE, &id, domain, same_site),
+            cookie(TRANSACTION_COOKIE, &id, domain, same_site),
         );
+        if new_visitor {
+            headers.append(
+                header::SET_COOKIE,
+                cookie(VISITOR_COOKIE, &id, domain, same_site),
+            );
+        }
     }
 }
 

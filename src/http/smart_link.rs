@@ -81,13 +81,9 @@ pub async fn smart_link_click(
         return error.into_response();
     }
     if redirected {
-        cookies::set_click_cookies(
-            &mut response,
-            &state.cookies,
-            &site,
-            transaction_id,
-            new_visitor,
-        );
+        state
+            .cookies
+            .set_click_cookies(&mut response, &site, transaction_id, new_visitor);
     }
     response
 }

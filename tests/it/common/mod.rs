@@ -133,6 +133,16 @@ pub fn location(response: &reqwest::Response) -> Option<String> {
         .map(|v| v.to_str().unwrap().to_owned())
 }
 
+/// Every `Set-Cookie` line of a response.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Polls until `check` holds or the deadline passes; returns whether it held.
 pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
