@@ -245,6 +245,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         trusted_proxies: TrustedProxies::new(config.trusted_proxies.clone()),
         fallback_url,
         public_host: config.public_host.clone(),
+        cookies: config.cookie_policy(),
     });
     let router = http::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -12,6 +12,7 @@ use crate::catalog::reload::ReloadSettings;
 use crate::conversions::ConversionSettings;
 use crate::counters::CounterStoreConfig;
 use crate::events::WriterSettings;
+use crate::http::CookiePolicy;
 use crate::postbacks::PostbackSettings;
 
 mod enrichment;
@@ -152,6 +153,18 @@ pub struct ServeConfig {
     /// domain of its own; without it, the Host the partner asked on.
     #[arg(long, env = "SWITCHYARD_PUBLIC_HOST")]
     pub public_host: Option<String>,
+
+    /// Parent domains for the click cookies, comma-separated (e.g. `adv.example`):
+    /// a click on such a domain or a subdomain sets them there, so a pixel on
+    /// any subdomain of that site reads them.
+    #[arg(long, env = "SWITCHYARD_COOKIE_DOMAIN", value_delimiter = ',')]
+    pub cookie_domain: Vec<String>,
+
+    /// Every tracking domain is reached over HTTPS: click cookies become
+    /// `SameSite=None; Secure`, for pixels on other sites in browsers that
+    /// still allow third-party cookies.
+    #[arg(long, env = "SWITCHYARD_TRACKING_HTTPS", default_value_t = false)]
+    pub tracking_https: bool,
 }
 
 /// Where the admin listener binds, if anywhere.
@@ -206,6 +219,8 @@ pub enum ConfigError {
     FallbackUrl(String),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error("cookie domain `{0}` is not a lowercase DNS name with a dot (such as adv.example)")]
+    CookieDomain(String),
 }
 
 impl ServeConfig {
@@ -240,6 +255,8 @@ impl ServeConfig {
             redis_timeout_ms: 50,
             enrichment: EnrichmentConfig::default(),
             public_host: None,
+            cookie_domain: Vec::new(),
+            tracking_https: false,
         }
     }
 
@@ -261,6 +278,9 @@ impl ServeConfig {
             && crate::catalog::url_template::UrlTemplate::parse(url).is_err()
         {
             return Err(ConfigError::FallbackUrl(url.clone()));
+        }
+        if let Some(bad) = self.cookie_domain.iter().find(|d| !is_cookie_domain(d)) {
+            return Err(ConfigError::CookieDomain(bad.clone()));
         }
         if self.event_queue == 0 {
             return Err(ConfigError::Zero("event queue"));
@@ -284,6 +304,13 @@ impl ServeConfig {
             return Err(ConfigError::Zero("postback queue"));
         }
         Ok(())
+    }
+
+    pub fn cookie_policy(&self) -> CookiePolicy {
+        CookiePolicy {
+            domains: self.cookie_domain.clone(),
+            cross_site: self.tracking_https,
+        }
     }
 
     pub fn writer_settings(&self) -> WriterSettings {
@@ -333,6 +360,23 @@ impl ServeConfig {
     }
 }
 
+/// A name a browser accepts as a cookie's `Domain` and that goes into a
+/// header verbatim: lowercase labels of `[a-z0-9-]`, at least two of them
+/// (a bare TLD is a public suffix, which browsers refuse).
+fn is_cookie_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +409,26 @@ mod tests {
         config.admin_token = None;
         config.admin_listen = "[::1]:8081".parse().unwrap();
         assert!(config.validate().is_ok(), "IPv6 loopback needs no token");
+    }
+
+    #[test]
+    fn cookie_domains_must_be_lowercase_dns_names() {
+        let mut config = ServeConfig::for_tests();
+        config.cookie_domain = vec!["adv.example".to_owned()];
+        assert!(config.validate().is_ok());
+        for bad in [
+            "com",
+            ".adv.example",
+            "Adv.example",
+            "adv.example; Secure",
+            "a..b",
+        ] {
+            config.cookie_domain = vec![bad.to_owned()];
+            assert!(
+                matches!(config.validate(), Err(ConfigError::CookieDomain(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -30,29 +30,39 @@ evaluated against empty counters (nothing was consumed or recorded): a real hit 
 refused by them";
 
 /// The order the rules judge a candidate in (`rules::engine`, then the
-/// reservation, then the duplicate filter); a smart link's own targeting
-/// comes before all of them.
-const RULE_ORDER: &[&str] = &[
-    "LINK_TARGETING",
-    "INACTIVE_PUBLISHER",
-    "INACTIVE_OFFER",
-    "INACTIVE_ADVERTISER",
-    "ADVERTISER_BLOCKED_PUBLISHER",
-    "PUBLISHER_NOT_APPROVED",
-    "BLACKLISTED_SUB_ID",
-    "INVALID_USER_IDENTIFIER",
-    "TRAFFIC_CONTROL",
-    "OFFER_TARGETING_MISMATCH",
-    "ADVANCED_TARGETING_MISMATCH",
-    "TRAFFIC_TARGETING",
-    "ANONYMOUS_PROXY_IP",
-    "CAPS_AND_BUDGETS",
-    "IP_RECENCY",
-    "RECENCY",
-    "IP_RATE_LIMIT",
-    "IP_UA_RATE_LIMIT",
-    "DUPLICATE_CLICK",
+/// reservation, then the duplicate filter), each under the code a refusal is
+/// recorded with; a smart link's own targeting comes before all of them and
+/// is recorded as `ADVANCED_TARGETING_MISMATCH` with detail `link_targeting`.
+/// The reservation checks caps in the catalog's order, so a budget row before
+/// the refusing one may not have been reached.
+const RULE_ORDER: &[(RuleCode, Option<&str>)] = &[
+    (
+        RuleCode::AdvancedTargetingMismatch,
+        Some(LINK_TARGETING_DETAIL),
+    ),
+    (RuleCode::InactivePublisher, None),
+    (RuleCode::InactiveOffer, None),
+    (RuleCode::InactiveAdvertiser, None),
+    (RuleCode::AdvertiserBlockedPublisher, None),
+    (RuleCode::PublisherNotApproved, None),
+    (RuleCode::BlacklistedSubId, None),
+    (RuleCode::InvalidUserIdentifier, None),
+    (RuleCode::TrafficControl, None),
+    (RuleCode::OfferTargetingMismatch, None),
+    (RuleCode::AdvancedTargetingMismatch, None),
+    (RuleCode::TrafficTargeting, None),
+    (RuleCode::AnonymousProxyIp, None),
+    (RuleCode::ClickBudgetReached, None),
+    (RuleCode::BudgetReached, None),
+    (RuleCode::IpRecency, None),
+    (RuleCode::Recency, None),
+    (RuleCode::IpRateLimit, None),
+    (RuleCode::IpUaRateLimit, None),
+    (RuleCode::DuplicateClick, None),
 ];
+
+/// The trace detail of a smart link's own targeting refusal.
+const LINK_TARGETING_DETAIL: &str = "link_targeting";
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -104,10 +114,23 @@ struct Candidate {
     offer_name: Option<String>,
     via: &'static str,
     took_the_hit: bool,
+    /// The code the refusal is recorded with, as in `clicks.discard_rule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_by: Option<RuleCode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'static str>,
-    /// Each rule's verdict: `pass` (passed or not active), `refused`, `not_reached`.
-    rules: Vec<(&'static str, &'static str)>,
+    /// Each rule's verdict, in the order they run.
+    rules: Vec<RuleVerdict>,
+}
+
+/// One rule's verdict for a candidate: `pass` (passed or not active),
+/// `refused`, `not_reached`.
+#[derive(Debug, Serialize)]
+struct RuleVerdict {
+    rule: RuleCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'static str>,
+    verdict: &'static str,
 }
 
 pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
@@ -173,25 +196,26 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
 }
 
 fn candidate(catalog: &Catalog, step: &TraceStep) -> Candidate {
-    let refused_at = match (step.detail, step.rejected_by) {
-        (Some("link_targeting"), _) => Some("LINK_TARGETING"),
-        (_, Some(RuleCode::ClickBudgetReached | RuleCode::BudgetReached)) => {
-            Some("CAPS_AND_BUDGETS")
-        }
-        (_, Some(rule)) => Some(rule.as_str()),
-        (_, None) => None,
-    };
-    let position = refused_at.and_then(|r| RULE_ORDER.iter().position(|o| *o == r));
+    let position = step.rejected_by.and_then(|rule| {
+        let link = step.detail == Some(LINK_TARGETING_DETAIL);
+        RULE_ORDER
+            .iter()
+            .position(|&(code, detail)| code == rule && detail.is_some() == link)
+    });
     let rules = RULE_ORDER
         .iter()
         .enumerate()
-        .map(|(i, rule)| {
+        .map(|(i, &(rule, detail))| {
             let verdict = match position {
                 Some(p) if i == p => "refused",
                 Some(p) if i > p => "not_reached",
                 _ => "pass",
             };
-            (*rule, verdict)
+            RuleVerdict {
+                rule,
+                detail,
+                verdict,
+            }
         })
         .collect();
     Candidate {
@@ -199,6 +223,7 @@ fn candidate(catalog: &Catalog, step: &TraceStep) -> Candidate {
         offer_name: catalog.offer(step.offer_id).map(|o| o.name.clone()),
         via: step.via,
         took_the_hit: step.rejected_by.is_none(),
+        refused_by: step.rejected_by,
         detail: step.detail,
         rules,
     }
@@ -267,24 +292,63 @@ mod tests {
         assert_eq!(split_url("/c?oid=1"), (None, "/c", "oid=1"));
     }
 
-    #[test]
-    fn rules_after_the_refusing_one_were_not_reached() {
-        let catalog = Catalog::build(
+    fn demo() -> Catalog {
+        Catalog::build(
             catalog::file::parse(catalog::file::DEMO_CATALOG, "demo").unwrap(),
             Origin::Test,
             1,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    fn verdict(rules: &[RuleVerdict], rule: RuleCode, detail: Option<&str>) -> &'static str {
+        rules
+            .iter()
+            .find(|r| r.rule == rule && r.detail == detail)
+            .unwrap()
+            .verdict
+    }
+
+    #[test]
+    fn rules_after_the_refusing_one_were_not_reached() {
         let step = TraceStep {
             offer_id: 1,
             via: "candidate",
             rejected_by: Some(RuleCode::OfferTargetingMismatch),
             detail: None,
         };
-        let rules = candidate(&catalog, &step).rules;
-        let verdict = |name| rules.iter().find(|(r, _)| *r == name).unwrap().1;
-        assert_eq!(verdict("TRAFFIC_CONTROL"), "pass");
-        assert_eq!(verdict("OFFER_TARGETING_MISMATCH"), "refused");
-        assert_eq!(verdict("IP_RECENCY"), "not_reached");
+        let rules = candidate(&demo(), &step).rules;
+        assert_eq!(verdict(&rules, RuleCode::TrafficControl, None), "pass");
+        assert_eq!(
+            verdict(&rules, RuleCode::OfferTargetingMismatch, None),
+            "refused"
+        );
+        assert_eq!(verdict(&rules, RuleCode::IpRecency, None), "not_reached");
+    }
+
+    /// The recorded hit says `ADVANCED_TARGETING_MISMATCH` / `link_targeting`
+    /// (docs/SMART_LINKS.md); explain says the same, and nothing after it ran.
+    #[test]
+    fn a_link_targeting_refusal_is_labelled_as_it_is_recorded() {
+        let step = TraceStep {
+            offer_id: 1,
+            via: "candidate",
+            rejected_by: Some(RuleCode::AdvancedTargetingMismatch),
+            detail: Some(LINK_TARGETING_DETAIL),
+        };
+        let explained = candidate(&demo(), &step);
+        let json = serde_json::to_value(&explained).unwrap();
+        assert_eq!(json["refused_by"], "ADVANCED_TARGETING_MISMATCH");
+        assert_eq!(json["detail"], "link_targeting");
+        assert_eq!(
+            json["rules"][0],
+            serde_json::json!({"rule": "ADVANCED_TARGETING_MISMATCH", "detail": "link_targeting", "verdict": "refused"})
+        );
+        let rules = &explained.rules;
+        assert_eq!(
+            verdict(rules, RuleCode::AdvancedTargetingMismatch, None),
+            "not_reached"
+        );
+        assert_eq!(verdict(rules, RuleCode::InactiveOffer, None), "not_reached");
     }
 }

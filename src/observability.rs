@@ -43,6 +43,13 @@ pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
         .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".to_owned()), HIT_BUCKETS)
 }
 
+/// `json` here makes the logs JSON lines, for log shippers.
+pub const LOG_FORMAT_ENV: &str = "SWITCHYARD_LOG_FORMAT";
+
+/// The environment variables logging reads (levels, then format); the
+/// docs test checks them against the docs.
+pub const LOG_ENV_VARS: [&str; 2] = [tracing_subscriber::EnvFilter::DEFAULT_ENV, LOG_FORMAT_ENV];
+
 /// `RUST_LOG` picks levels (default info); `SWITCHYARD_LOG_FORMAT=json` for log shippers.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -50,7 +57,7 @@ pub fn init_logging() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let result = if std::env::var("SWITCHYARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    let result = if std::env::var(LOG_FORMAT_ENV).is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {
         builder.try_init()

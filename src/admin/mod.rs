@@ -17,7 +17,7 @@ mod routes;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
@@ -39,12 +39,23 @@ pub struct AdminState {
     pub event_queue: Option<QueueDepth>,
 }
 
+/// The admin routes behind the token. The router is built from this list,
+/// and the docs test checks it against the docs.
+pub fn guarded_routes() -> Vec<(&'static str, MethodRouter<Arc<AdminState>>)> {
+    vec![
+        ("/admin/smart-links/{id}/kpi", get(routes::kpi_json)),
+        ("/admin/smart-links/{id}", get(routes::kpi_page)),
+    ]
+}
+
 /// `token`: every route but `/metrics` requires it as `Authorization:
 /// Bearer`; `None`: no check (start-up allows that on loopback only).
 pub fn router(state: Arc<AdminState>, token: Option<&AdminToken>) -> Router {
-    Router::new()
-        .route("/admin/smart-links/{id}/kpi", get(routes::kpi_json))
-        .route("/admin/smart-links/{id}", get(routes::kpi_page))
+    guarded_routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, method)| {
+            router.route(path, method)
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             token.map(TokenDigest::of),
             auth::require_token,

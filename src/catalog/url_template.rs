@@ -37,32 +37,39 @@ pub enum Macro {
     DeepLink,
 }
 
+/// Every macro name an offer URL may use, with what it expands to. The parser
+/// reads this table, and the docs test checks it against docs/MODEL.md.
+pub const MACROS: &[(&str, Macro)] = &[
+    ("transaction_id", Macro::TransactionId),
+    ("offer_id", Macro::OfferId),
+    ("affiliate_id", Macro::AffiliateId),
+    ("partner_id", Macro::AffiliateId),
+    ("advertiser_id", Macro::AdvertiserId),
+    ("sub1", Macro::Sub(0)),
+    ("sub2", Macro::Sub(1)),
+    ("sub3", Macro::Sub(2)),
+    ("sub4", Macro::Sub(3)),
+    ("sub5", Macro::Sub(4)),
+    ("source_id", Macro::SourceId),
+    ("uid", Macro::Uid),
+    ("idfa", Macro::Idfa),
+    ("gaid", Macro::Gaid),
+    ("country_code", Macro::CountryCode),
+    ("region", Macro::Region),
+    ("city", Macro::City),
+    ("os", Macro::Os),
+    ("device_type", Macro::DeviceType),
+    ("smart_link_id", Macro::SmartLinkId),
+    ("unique_click", Macro::UniqueClick),
+    ("deep_link", Macro::DeepLink),
+];
+
 impl Macro {
     fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "transaction_id" => Macro::TransactionId,
-            "offer_id" => Macro::OfferId,
-            "affiliate_id" | "partner_id" => Macro::AffiliateId,
-            "advertiser_id" => Macro::AdvertiserId,
-            "sub1" => Macro::Sub(0),
-            "sub2" => Macro::Sub(1),
-            "sub3" => Macro::Sub(2),
-            "sub4" => Macro::Sub(3),
-            "sub5" => Macro::Sub(4),
-            "source_id" => Macro::SourceId,
-            "uid" => Macro::Uid,
-            "idfa" => Macro::Idfa,
-            "gaid" => Macro::Gaid,
-            "country_code" => Macro::CountryCode,
-            "region" => Macro::Region,
-            "city" => Macro::City,
-            "os" => Macro::Os,
-            "device_type" => Macro::DeviceType,
-            "smart_link_id" => Macro::SmartLinkId,
-            "unique_click" => Macro::UniqueClick,
-            "deep_link" => Macro::DeepLink,
-            _ => return None,
-        })
+        MACROS
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|&(_, macro_)| macro_)
     }
 }
 

@@ -80,10 +80,15 @@ impl PostbackParams {
         Self::parse_with(raw_query, None)
     }
 
-    /// `/pixel`: the transaction id comes from the `sy_tid` cookie; a
-    /// `transaction_id` parameter, if any, is ignored in favour of it.
-    pub fn parse_for_pixel(raw_query: &str, cookie_tid: &str) -> Result<Self, PostbackParamError> {
-        Self::parse_with(raw_query, Some(cookie_tid))
+    /// `/pixel`: the transaction id comes from a `transaction_id` parameter
+    /// (the landing page passes on the click id it was sent with: it works on
+    /// any site), else from the `sy_tid` cookie (the latest click this browser
+    /// made on the tracking site, which may be another offer's).
+    pub fn parse_for_pixel(
+        raw_query: &str,
+        cookie_tid: Option<&str>,
+    ) -> Result<Self, PostbackParamError> {
+        Self::parse_with(raw_query, cookie_tid)
     }
 
     fn parse_with(raw_query: &str, cookie_tid: Option<&str>) -> Result<Self, PostbackParamError> {
@@ -110,11 +115,11 @@ impl PostbackParams {
             raw.assign(&name, value.into_owned());
             seen.push(name);
         }
-        let tid_text = match cookie_tid {
-            Some(cookie) => Some(cookie.to_owned()),
-            None => raw.transaction_id.take(),
-        };
-        let tid_text = tid_text.ok_or(PostbackParamError::Missing("transaction_id"))?;
+        let tid_text = raw
+            .transaction_id
+            .take()
+            .or_else(|| cookie_tid.map(str::to_owned))
+            .ok_or(PostbackParamError::Missing("transaction_id"))?;
         let transaction_id =
             TransactionId::parse(&tid_text).ok_or(PostbackParamError::BadTransactionId)?;
         let amount = match raw.amount.as_deref() {
@@ -247,10 +252,20 @@ mod tests {
 
     #[test]
     fn pixel_takes_the_transaction_id_from_the_cookie() {
-        let p = PostbackParams::parse_for_pixel("amount=3", TID).unwrap();
+        let p = PostbackParams::parse_for_pixel("amount=3", Some(TID)).unwrap();
         assert_eq!(p.transaction_id.to_string(), TID);
+        let passed = "0123456789abcdef0123456789abcdef";
+        let p = PostbackParams::parse_for_pixel(&format!("transaction_id={passed}"), Some(TID))
+            .unwrap();
         assert_eq!(
-            PostbackParams::parse_for_pixel("", "nothex")
+            p.transaction_id.to_string(),
+            passed,
+            "the page's click id wins"
+        );
+        let p = PostbackParams::parse_for_pixel(&format!("transaction_id={passed}"), None).unwrap();
+        assert_eq!(p.transaction_id.to_string(), passed);
+        assert_eq!(
+            PostbackParams::parse_for_pixel("", Some("nothex"))
                 .unwrap_err()
                 .code(),
             "invalid_transaction_id"

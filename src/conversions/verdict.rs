@@ -19,6 +19,15 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::UnknownClick,
+        RejectReason::OutsideWindow,
+        RejectReason::Duplicate,
+        RejectReason::CapReached,
+        RejectReason::InactiveOffer,
+        RejectReason::BadToken,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::UnknownClick => "UNKNOWN_CLICK",

@@ -73,18 +73,20 @@ fn write_candidate(out: &mut String, number: usize, c: &Candidate) -> std::fmt::
     if let Some(detail) = c.detail {
         write!(out, " [{detail}]")?;
     }
-    let refused_by = c.rules.iter().find(|(_, verdict)| *verdict == "refused");
-    match refused_by {
+    match c.refused_by {
         _ if c.took_the_hit => writeln!(out, ": took the hit")?,
-        Some((rule, _)) => writeln!(out, ": refused by {rule}")?,
+        Some(rule) => writeln!(out, ": refused by {}", rule.as_str())?,
         None => writeln!(out, ": refused")?,
     }
     for (verdict, label) in VERDICTS {
-        let rules: Vec<&str> = c
+        let rules: Vec<String> = c
             .rules
             .iter()
-            .filter(|(_, v)| *v == verdict)
-            .map(|(rule, _)| *rule)
+            .filter(|r| r.verdict == verdict)
+            .map(|r| match r.detail {
+                Some(detail) => format!("{}({detail})", r.rule.as_str()),
+                None => r.rule.as_str().to_owned(),
+            })
             .collect();
         if !rules.is_empty() {
             writeln!(out, "       {label}: {}", rules.join(" "))?;

@@ -89,9 +89,16 @@ async fn offer_hit(
     let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
     let mut response = hit::finish(state, kind, decision, visit, now, started).await;
     // Cookie-based conversion tracking works for direct clicks too: the pixel on
-    // the same (tracking) host reads `sy_tid`.
+    // the same (tracking) host, or under the same configured parent domain,
+    // reads `sy_tid`.
     if kind == HitKind::Click && redirected {
-        cookies::set_click_cookies(&mut response, transaction_id, new_visitor, None);
+        let site = cookies::ClickSite {
+            host: requester.host.as_deref(),
+            tracking_domain: None,
+        };
+        state
+            .cookies
+            .set_click_cookies(&mut response, &site, transaction_id, new_visitor);
     }
     response
 }

@@ -38,7 +38,7 @@ pub enum HttpError {
     NotReady,
     #[error(transparent)]
     InvalidPostback(#[from] PostbackParamError),
-    #[error("no `sy_tid` cookie with a transaction id")]
+    #[error("no transaction_id parameter and no `sy_tid` cookie")]
     MissingCookie,
     /// The postback cannot be judged now (Postgres unreachable for a click not in
     /// memory); nothing was recorded, and the advertiser is asked to retry.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::HeaderValue;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 
 use crate::catalog::CatalogHandle;
 use crate::conversions::Conversions;
@@ -24,6 +24,8 @@ use crate::counters::CounterStore;
 use crate::events::EventSender;
 use crate::visit::client_ip::TrustedProxies;
 use crate::visit::enrich::Enricher;
+
+pub use cookies::CookiePolicy;
 
 /// What every handler shares; built once in `app::start`.
 #[derive(Debug)]
@@ -39,17 +41,30 @@ pub struct AppState {
     pub fallback_url: Option<HeaderValue>,
     /// Host of partners' tracking links for smart links without a tracking domain.
     pub public_host: Option<String>,
+    /// Domain and SameSite of the click cookies.
+    pub cookies: CookiePolicy,
+}
+
+/// Every route of the tracking listener. The router is built from this list,
+/// and the docs test checks it against the docs.
+pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
+    vec![
+        ("/c", get(click::offer_click)),
+        ("/i", get(click::impression)),
+        ("/sl/{id}", get(smart_link::smart_link_click)),
+        ("/partner/smart-links", get(partner::smart_links)),
+        ("/postback", get(postback::postback)),
+        ("/pixel", get(postback::pixel)),
+        ("/healthz", get(health::healthz)),
+        ("/readyz", get(health::readyz)),
+    ]
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/c", get(click::offer_click))
-        .route("/i", get(click::impression))
-        .route("/sl/{id}", get(smart_link::smart_link_click))
-        .route("/partner/smart-links", get(partner::smart_links))
-        .route("/postback", get(postback::postback))
-        .route("/pixel", get(postback::pixel))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, method)| {
+            router.route(path, method)
+        })
         .with_state(state)
 }

@@ -1,5 +1,5 @@
 //! `GET /postback` (server to server) and `GET /pixel` (the browser, with the
-//! `sy_tid` cookie): both record a conversion or event through
+//! click id the landing page passes on, or the `sy_tid` cookie): both record a conversion or event through
 //! `Conversions::record`. A judged postback is a 200 whatever the verdict, as
 //! advertisers' systems expect; only bad input (400) and "cannot judge now"
 //! (503 with Retry-After) are not.
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
-use crate::conversions::{ConversionError, PostbackParams, Recorded};
+use crate::conversions::{ConversionError, PostbackParamError, PostbackParams, Recorded};
 use crate::visit::cookie::{TRANSACTION_COOKIE, cookie_value};
 
 use super::AppState;
@@ -42,11 +42,19 @@ pub async fn pixel(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(tid) = cookie(&headers, TRANSACTION_COOKIE) else {
-        return HttpError::MissingCookie.into_response();
-    };
-    let params = match PostbackParams::parse_for_pixel(query.as_deref().unwrap_or(""), tid) {
+    let query = query.as_deref().unwrap_or("");
+    let tid = cookie(&headers, TRANSACTION_COOKIE);
+    // Pixels that come with neither are a landing page on another site
+    // relying on the cookie: the setup to fix (docs/SMART_LINKS.md).
+    metrics::counter!("switchyard_pixels_total", "source" => click_id_source(query, tid))
+        .increment(1);
+    let params = match PostbackParams::parse_for_pixel(query, tid) {
         Ok(params) => params,
+        // Neither a click id from the page nor the cookie: on another site,
+        // the browser did not send it.
+        Err(PostbackParamError::Missing("transaction_id")) => {
+            return HttpError::MissingCookie.into_response();
+        }
         Err(error) => return HttpError::from(error).into_response(),
     };
     match record(&state, params).await {
@@ -93,6 +101,17 @@ async fn record(state: &AppState, params: PostbackParams) -> Result<Recorded, Ht
     }
 }
 
+/// Where a pixel's click id comes from: `click_id` (a parameter the page
+/// passed on), `cookie` (`sy_tid`), or `none`.
+fn click_id_source(query: &str, cookie: Option<&str>) -> &'static str {
+    let passed = form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "transaction_id");
+    match (passed, cookie) {
+        (true, _) => "click_id",
+        (false, Some(_)) => "cookie",
+        (false, None) => "none",
+    }
+}
+
 /// The first cookie named `name` across every `Cookie` header.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let lines = headers
@@ -113,5 +132,15 @@ mod tests {
         headers.append(header::COOKIE, HeaderValue::from_static("sy_tid=later"));
         assert_eq!(cookie(&headers, "sy_tid"), Some("abc"));
         assert_eq!(cookie(&headers, "other"), None);
+    }
+
+    #[test]
+    fn a_pixels_click_id_comes_from_the_page_else_the_cookie() {
+        assert_eq!(
+            click_id_source("transaction_id=ab&amount=1", Some("cd")),
+            "click_id"
+        );
+        assert_eq!(click_id_source("amount=1", Some("cd")), "cookie");
+        assert_eq!(click_id_source("amount=1", None), "none");
     }
 }

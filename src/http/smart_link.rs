@@ -1,9 +1,9 @@
 //! `GET /sl/{id}?affid=..`: a smart link click.
 //!
 //! Besides the redirect, an accepted click sets two cookies on the link's
-//! tracking domain: `sy_tid`, the click's transaction id, for cookie-based
-//! conversion tracking (the pixel must be served on the same domain, as seed
-//! 000 warns), and `sy_uid`, a stable browser identity for the duplicate click
+//! tracking domain (or a configured parent domain): `sy_tid`, the click's
+//! transaction id, for cookie-based conversion tracking (the pixel must be
+//! served on the same site, as seed 000 warns), and `sy_uid`, a stable browser identity for the duplicate click
 //! filter. `sy_tid` changes with every click, so it cannot say "seen before":
 //! that is `sy_uid`'s job, set once and kept.
 
@@ -68,21 +68,22 @@ pub async fn smart_link_click(
     };
     let decision = decide_smart_link(&inputs, link_id, &mut rng, None).await;
     let refusal = refusal(&decision);
-    let domain = catalog
+    let tracking_domain = catalog
         .smart_link(link_id)
-        .and_then(|l| l.tracking_domain.clone());
+        .and_then(|l| l.tracking_domain.as_deref());
+    let site = cookies::ClickSite {
+        host: requester.host.as_deref(),
+        tracking_domain,
+    };
     let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
     let mut response = hit::finish(&state, HitKind::Click, decision, visit, now, started).await;
     if let Some(error) = refusal {
         return error.into_response();
     }
     if redirected {
-        cookies::set_click_cookies(
-            &mut response,
-            transaction_id,
-            new_visitor,
-            domain.as_deref(),
-        );
+        state
+            .cookies
+            .set_click_cookies(&mut response, &site, transaction_id, new_visitor);
     }
     response
 }

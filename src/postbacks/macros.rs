@@ -84,23 +84,35 @@ impl MacroValues for PostbackValues<'_> {
     }
 }
 
+/// The conversion-only macros, in the order `expand` fills them; the docs
+/// test checks this list against the docs.
+pub const CONVERSION_MACROS: [&str; 6] = [
+    "payout",
+    "conversion_id",
+    "adv_event_id",
+    "amount",
+    "order_id",
+    "idempotency_key",
+];
+
 /// The URL to call; fails only on a template the catalog should have refused.
 pub fn expand(template: &str, values: &PostbackValues<'_>) -> Result<String, UrlTemplateError> {
     let first = UrlTemplate::parse(template)?.expand(values);
     let payout = values.payout.to_string();
     let amount = values.amount.map(|a| a.to_string()).unwrap_or_default();
-    let conversion_only: [(&str, &str); 6] = [
-        ("{payout}", &payout),
-        ("{conversion_id}", values.conversion_id),
-        ("{adv_event_id}", values.adv_event_id.unwrap_or("")),
-        ("{amount}", &amount),
-        ("{order_id}", values.order_id.unwrap_or("")),
-        ("{idempotency_key}", values.idempotency_key),
+    let conversion_only: [&str; 6] = [
+        &payout,
+        values.conversion_id,
+        values.adv_event_id.unwrap_or(""),
+        &amount,
+        values.order_id.unwrap_or(""),
+        values.idempotency_key,
     ];
     let mut url = first;
-    for (name, value) in conversion_only {
-        if url.contains(name) {
-            url = url.replace(name, &utf8_percent_encode(value, VALUE).to_string());
+    for (name, value) in CONVERSION_MACROS.iter().zip(conversion_only) {
+        let slot = format!("{{{name}}}");
+        if url.contains(&slot) {
+            url = url.replace(&slot, &utf8_percent_encode(value, VALUE).to_string());
         }
     }
     Ok(url)

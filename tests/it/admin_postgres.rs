@@ -3,16 +3,17 @@
 //! (never on `/metrics`), the tracking port that never serves them, and the
 //! page as headless Chromium renders it.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use switchyard::config::{AdminListen, AdminToken};
 use switchyard::kpi::record::{KpiRunRecord, record};
 use switchyard::kpi::run::Window;
 use switchyard::kpi::{Figures, KpiSettings, rank};
 
+use crate::common::chromium::headless;
 use crate::common::{self, TestDb};
+
+/// Keeps the admin page's screenshot at this path, to look at it.
+pub const SCREENSHOT_ENV: &str = "SWITCHYARD_ADMIN_SCREENSHOT";
 
 /// KPI link 7 over offers 1..3 (the third named to test escaping), priority
 /// link 8; the reset is before every run.
@@ -369,58 +370,6 @@ async fn an_admin_listener_off_loopback_needs_a_token_to_start() {
     server.shutdown().await.unwrap();
 }
 
-/// Chromium from Debian (`.ci/run` installs it); `SWITCHYARD_CHROMIUM` names
-/// another binary.
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("SWITCHYARD_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "headless Chromium is required at {} for the admin page test: `apt-get install chromium` (.ci/run does), or set SWITCHYARD_CHROMIUM",
-        path.display()
-    );
-    path
-}
-
-/// Runs headless Chromium on `url` with `extra` arguments; its stdout.
-async fn headless(url: &str, extra: &[String]) -> String {
-    let profile = std::env::temp_dir().join(format!(
-        "switchyard-chromium-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let output = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(chromium())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-            ])
-            .args([
-                "--no-first-run",
-                "--disable-extensions",
-                "--hide-scrollbars",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
-            .arg(url)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("chromium finishes within 120 s")
-    .expect("chromium runs");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
 fn captures(dom: &str, pattern: &str) -> Vec<i64> {
     regex::Regex::new(pattern)
         .unwrap()
@@ -479,8 +428,7 @@ async fn headless_chromium_renders_the_ranking_the_runs_and_a_series_per_offer()
     )
     .await;
     let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
-    // To look at the page: SWITCHYARD_ADMIN_SCREENSHOT=/tmp/admin.png.
-    match std::env::var_os("SWITCHYARD_ADMIN_SCREENSHOT") {
+    match std::env::var_os(SCREENSHOT_ENV) {
         Some(keep) => std::fs::rename(&png, keep).unwrap(),
         None => std::fs::remove_file(&png).unwrap(),
     }

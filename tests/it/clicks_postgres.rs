@@ -262,8 +262,12 @@ async fn sigterm_drains_every_click_to_postgres() {
         // Not the default 8081: tests run side by side.
         .env("SWITCHYARD_ADMIN_LISTEN", "127.0.0.1:0")
         .env("SWITCHYARD_EVENT_FLUSH_MS", "5000") // nothing is flushed by the timer
+        // The default admin address is one per machine: parallel tests (and
+        // other suites) would fight over it.
+        .env("SWITCHYARD_ADMIN_LISTEN", "off")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let client = client();

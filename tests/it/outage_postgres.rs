@@ -257,6 +257,9 @@ async fn after_sigkill_events_older_than_the_flush_bound_survive() {
             .env("SWITCHYARD_EVENT_FLUSH_MS", "50")
             .env("SWITCHYARD_EVENT_WRITE_TIMEOUT_MS", "500")
             .env("SWITCHYARD_RELOAD_SECS", "1")
+            // The default admin address is one per machine: parallel tests
+            // (and other suites) would fight over it.
+            .env("SWITCHYARD_ADMIN_LISTEN", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -660,7 +660,10 @@ async fn explain_prints_each_candidate_and_records_nothing() {
         assert!(out["counters"].as_str().unwrap().contains("empty counters"));
         assert_eq!(out["decision"]["outcome"]["offer_id"], 2);
         assert_eq!(out["visit"]["host"], "go.example");
-        assert_eq!(out["candidates"][0]["rules"][10][1], "refused");
+        let first = &out["candidates"][0];
+        assert_eq!(first["refused_by"], "ADVANCED_TARGETING_MISMATCH");
+        assert_eq!(first["rules"][10]["rule"], "ADVANCED_TARGETING_MISMATCH");
+        assert_eq!(first["rules"][10]["verdict"], "refused");
     }
     let direct = explain("/c?oid=1&affid=1&sub1=_1_").await;
     assert_eq!(direct["candidates"][1]["via"], "fail_offer");

@@ -10,9 +10,14 @@ use sqlx::postgres::PgPoolOptions;
 use switchyard::app::{self, RunningServer};
 use switchyard::config::ServeConfig;
 
+pub mod chromium;
+
+/// A server-level Postgres URL other than the local default.
+pub const TEST_DATABASE_URL_ENV: &str = "SWITCHYARD_TEST_DATABASE_URL";
+
 /// Server-level Postgres URL; tests create and drop their own databases in it.
 pub fn admin_url() -> String {
-    std::env::var("SWITCHYARD_TEST_DATABASE_URL")
+    std::env::var(TEST_DATABASE_URL_ENV)
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
@@ -133,6 +138,16 @@ pub fn location(response: &reqwest::Response) -> Option<String> {
         .headers()
         .get("location")
         .map(|v| v.to_str().unwrap().to_owned())
+}
+
+/// Every `Set-Cookie` line of a response.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Polls until `check` holds or the deadline passes; returns whether it held.
