@@ -218,7 +218,7 @@ fn encode_click(hit: &HitRecord, out: &mut String) {
     row.text(hit.source_id.as_deref())
         .text(hit.idfa.as_deref())
         .text(hit.gaid.as_deref())
-        .plain(Some(hit.ip))
+        .ip(hit.ip)
         .text(Some(&hit.user_agent))
         .text(hit.country.as_deref())
         .flag(hit.is_unique)
@@ -240,7 +240,7 @@ fn encode_impression(hit: &HitRecord, out: &mut String) {
         row.text(sub.as_deref());
     }
     row.text(hit.source_id.as_deref())
-        .plain(Some(hit.ip))
+        .ip(hit.ip)
         .text(Some(&hit.user_agent))
         .text(hit.country.as_deref())
         .end();

@@ -86,28 +86,52 @@ impl CookiePolicy {
         transaction_id: TransactionId,
         new_visitor: bool,
     ) {
-        let id = transaction_id.to_string();
+        let hex = transaction_id.to_hex();
+        // Only ASCII hex digits.
+        let id = std::str::from_utf8(&hex).unwrap_or_default();
         let domain = self.domain(site.host, site.tracking_domain);
         let same_site = self.same_site();
         let headers = response.headers_mut();
         headers.append(
             header::SET_COOKIE,
-            cookie(TRANSACTION_COOKIE, &id, domain, same_site),
+            cookie(TRANSACTION_COOKIE, id, domain, same_site),
         );
         if new_visitor {
             headers.append(
                 header::SET_COOKIE,
-                cookie(VISITOR_COOKIE, &id, domain, same_site),
+                cookie(VISITOR_COOKIE, id, domain, same_site),
             );
         }
     }
 }
 
+/// Pieces pushed into one buffer sized up front: two `format!` calls per
+/// cookie cost a tenth of a click's instructions.
 fn cookie(name: &str, value: &str, domain: Option<&str>, same_site: &str) -> HeaderValue {
-    let domain = domain.map_or(String::new(), |d| format!("; Domain={d}"));
-    let text = format!(
-        "{name}={value}{domain}; Path=/; Max-Age={COOKIE_MAX_AGE_SECONDS}; HttpOnly; {same_site}"
+    const MAX_AGE: &str = "; Path=/; Max-Age=";
+    let mut max_age = itoa::Buffer::new();
+    let max_age = max_age.format(COOKIE_MAX_AGE_SECONDS);
+    let domain_len = domain.map_or(0, |d| "; Domain=".len() + d.len());
+    let mut text = String::with_capacity(
+        name.len()
+            + 1
+            + value.len()
+            + domain_len
+            + MAX_AGE.len()
+            + max_age.len()
+            + 11
+            + same_site.len(),
     );
+    for piece in [name, "=", value] {
+        text.push_str(piece);
+    }
+    if let Some(domain) = domain {
+        text.push_str("; Domain=");
+        text.push_str(domain);
+    }
+    for piece in [MAX_AGE, max_age, "; HttpOnly; ", same_site] {
+        text.push_str(piece);
+    }
     // Names are constants, values hex, domains validated hostnames ([a-z0-9.-]).
     HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("sy_invalid=1"))
 }
