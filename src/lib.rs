@@ -13,6 +13,7 @@ pub mod counters;
 pub mod credentials;
 pub mod events;
 pub mod explain;
+pub mod hit_kind;
 pub mod http;
 pub mod kpi;
 pub mod observability;

@@ -9,6 +9,7 @@
 
 mod auth;
 mod chart;
+mod link_kpi;
 mod metrics;
 mod observe;
 mod page;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::chart::{self, Line};
-use super::routes::LinkKpi;
+use super::link_kpi::LinkKpi;
 use crate::kpi::history::{self, Change, RunOffer};
 use crate::kpi::show::RunSummary;
 use crate::kpi::{KpiMetric, KpiStrategy};

@@ -8,58 +8,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use serde::Serialize;
 
 use super::AdminState;
+use super::link_kpi::{LinkKpi, OfferLabel, OfferRole};
 use super::page;
 use crate::catalog::Catalog;
 use crate::http::error::HttpError;
-use crate::kpi::history::{self, OfferSeries};
+use crate::kpi::history;
 use crate::kpi::show::{self, Overview, ShowError};
 
 /// Runs the page lists and charts: two days of hourly runs.
 pub const RUNS_ON_PAGE: i64 = 48;
-
-/// The admin JSON: `kpi show --json` plus names and series.
-#[derive(Debug, Serialize)]
-pub struct LinkKpi {
-    #[serde(flatten)]
-    pub overview: Overview,
-    /// The link's offers (then any that only its listed runs name).
-    pub offers: Vec<OfferLabel>,
-    /// One per offer that can be ranked, oldest run first.
-    pub series: Vec<OfferSeries>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OfferLabel {
-    pub offer_id: i64,
-    /// `None`: the offer is no longer in the catalog.
-    pub name: Option<String>,
-    pub role: OfferRole,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OfferRole {
-    Regular,
-    CatchAll,
-    /// Named by a listed run, no longer among the link's offers.
-    Former,
-}
-
-impl LinkKpi {
-    pub fn is_kpi(&self) -> bool {
-        self.overview.mechanism == crate::catalog::source::RedirectMechanism::Kpi
-    }
-
-    pub fn name_of(&self, offer_id: i64) -> Option<&str> {
-        self.offers
-            .iter()
-            .find(|o| o.offer_id == offer_id)
-            .and_then(|o| o.name.as_deref())
-    }
-}
 
 pub async fn kpi_json(
     State(state): State<Arc<AdminState>>,

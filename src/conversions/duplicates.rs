@@ -9,7 +9,7 @@ use super::click_index::ClickFacts;
 use super::lookup::ClickLookup;
 use super::params::PostbackParams;
 use super::recent::{ClaimKey, RecentConversions};
-use super::record::ConversionError;
+use super::verdict::ConversionError;
 
 /// Claims the click (and order id) in memory, then checks Postgres.
 /// `Ok(None)`: a duplicate. Memory alone decides when Postgres is down and

@@ -21,5 +21,5 @@ mod verdict;
 pub use click_index::{ClickFacts, ClickIndex, NewClick};
 pub use params::{PostbackParamError, PostbackParams};
 pub use pricing::price;
-pub use record::{ConversionError, ConversionSettings, Conversions};
-pub use verdict::{RecordKind, Recorded, RejectReason};
+pub use record::{ConversionSettings, Conversions};
+pub use verdict::{ConversionError, RecordKind, Recorded, RejectReason};

@@ -26,7 +26,7 @@ use super::params::PostbackParams;
 use super::pricing::price;
 use super::recent::{ClaimKey, RecentConversions};
 use super::rows;
-use super::verdict::{RecordKind, Recorded, RejectReason};
+use super::verdict::{ConversionError, Judged, RecordKind, Recorded, RejectReason};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ConversionSettings {
@@ -47,15 +47,6 @@ impl Default for ConversionSettings {
     }
 }
 
-/// Why a postback could not be judged now; the advertiser should retry.
-#[derive(Debug, thiserror::Error)]
-pub enum ConversionError {
-    #[error("no catalog loaded yet")]
-    NotReady,
-    #[error("the click is not in memory and Postgres is unreachable")]
-    AttributionUnavailable,
-}
-
 #[derive(Debug)]
 pub struct Conversions {
     catalog: Arc<CatalogHandle>,
@@ -66,28 +57,6 @@ pub struct Conversions {
     lookup: Option<ClickLookup>,
     events: EventSender,
     postbacks: PostbackQueue,
-}
-
-/// A judged postback, before it is recorded.
-pub(super) struct Judged {
-    pub status: Result<(), RejectReason>,
-    pub attribution: Attribution,
-    pub payout: Micros,
-    pub revenue: Micros,
-    /// Whether the partner is to be told (approved, and no soft cap exceeded).
-    pub notify: bool,
-}
-
-impl Judged {
-    fn rejected(reason: RejectReason, attribution: Attribution) -> Self {
-        Self {
-            status: Err(reason),
-            attribution,
-            payout: Micros::ZERO,
-            revenue: Micros::ZERO,
-            notify: false,
-        }
-    }
 }
 
 impl Conversions {

@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::events::{ConversionEventRecord, ConversionRecord, Event};
 
 use super::params::PostbackParams;
-use super::record::Judged;
-use super::verdict::Recorded;
+use super::verdict::{Judged, Recorded};
 
 pub(super) fn event_of(
     recorded: &Recorded,

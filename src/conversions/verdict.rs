@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::catalog::money::Micros;
-use crate::events::ConversionStatus;
+use crate::events::{Attribution, ConversionStatus};
 use crate::routing::TransactionId;
 
 /// Why a postback was not approved; the code is stored and answered as is.
@@ -61,4 +61,35 @@ pub struct Recorded {
     pub offer_id: Option<i64>,
     pub payout: Micros,
     pub revenue: Micros,
+}
+
+/// Why a postback could not be judged now; the advertiser should retry.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversionError {
+    #[error("no catalog loaded yet")]
+    NotReady,
+    #[error("the click is not in memory and Postgres is unreachable")]
+    AttributionUnavailable,
+}
+
+/// A judged postback, before it is recorded.
+pub(super) struct Judged {
+    pub status: Result<(), RejectReason>,
+    pub attribution: Attribution,
+    pub payout: Micros,
+    pub revenue: Micros,
+    /// Whether the partner is to be told (approved, and no soft cap exceeded).
+    pub notify: bool,
+}
+
+impl Judged {
+    pub(super) fn rejected(reason: RejectReason, attribution: Attribution) -> Self {
+        Self {
+            status: Err(reason),
+            attribution,
+            payout: Micros::ZERO,
+            revenue: Micros::ZERO,
+            notify: false,
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod pg_sink;
 pub mod record;
 mod serde_ids;
 pub mod sink;
+mod sink_error;
 pub mod spill;
 pub mod writer;
 

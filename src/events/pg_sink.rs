@@ -14,7 +14,7 @@ use super::record::{
     ConversionEventRecord, ConversionRecord, Event, HitKind, HitRecord, PostbackAttemptRecord,
     PostbackDeliveryRecord,
 };
-use super::sink::{DeadLetter, SinkError};
+use super::sink_error::{DeadLetter, SinkError};
 use super::yield_every_slice;
 use crate::columns;
 use crate::rollups::{self, Source};

@@ -10,17 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::routing::{Decision, Outcome, TransactionId};
 use crate::visit::Visit;
 
+pub use crate::hit_kind::HitKind;
+
 pub use super::conversion_record::{
     ConversionEventRecord, ConversionRecord, ConversionStatus, PostbackAttemptRecord,
     PostbackDeliveryRecord,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HitKind {
-    Click,
-    Impression,
-}
 
 /// One row of `clicks` or `impressions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

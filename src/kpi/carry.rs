@@ -13,8 +13,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::KpiMetric;
 use super::metric::{Figures, units};
-use super::run::Window;
+use super::window::Window;
 
 /// Figures weighted by their age (so fractional), money in currency units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -175,6 +176,32 @@ pub fn carry(
 
 fn hours(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_seconds() as f64 / 3_600.0
+}
+
+/// Successes over a base, and the money those successes brought (money metrics).
+pub(super) struct Basis {
+    pub(super) successes: f64,
+    pub(super) base: f64,
+    pub(super) money: Option<f64>,
+}
+
+pub(super) fn basis(metric: KpiMetric, e: &Evidence) -> Basis {
+    let conversions = |money: Option<f64>| Basis {
+        successes: e.conversions,
+        base: e.clicks,
+        money,
+    };
+    match metric {
+        KpiMetric::Cv | KpiMetric::Cvr => conversions(None),
+        KpiMetric::Evr => Basis {
+            successes: e.events,
+            base: e.unique_clicks,
+            money: None,
+        },
+        KpiMetric::Rpc | KpiMetric::Revenue => conversions(Some(e.revenue)),
+        KpiMetric::Cpc | KpiMetric::Payout => conversions(Some(e.payout)),
+        KpiMetric::Epc | KpiMetric::Profit => conversions(Some(e.profit())),
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@
 //! GLR-klUCB) on the few splits a run can read cheaply.
 
 use super::KpiMetric;
-use super::carry::{CarriedOffer, Evidence, History};
-use super::explore::basis;
+use super::carry::{CarriedOffer, Evidence, History, basis};
 use super::metric::Figures;
 
 /// Each offer's evidence, and what it carries on to the next run.

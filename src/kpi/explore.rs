@@ -20,12 +20,12 @@
 
 use rand::Rng;
 
-use super::carry::{Evidence, History};
+use super::carry::{Basis, Evidence, History, basis};
 use super::change::evidence;
 use super::gamma::gamma;
 use super::metric::{Figures, is_sum};
 use super::rank::{rank, score};
-use super::{KpiMetric, KpiSettings, KpiStrategy, RunResult};
+use super::{KpiSettings, KpiStrategy, RunResult};
 
 /// Tuned with `switchyard kpi simulate` (docs/KPI.md has the table).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -180,38 +180,13 @@ fn arms(settings: &KpiSettings, offers: &[(i64, Figures)], evidence: &[Evidence]
         .collect()
 }
 
-/// Successes over a base, and the money those successes brought (money metrics).
-pub(super) struct Basis {
-    pub(super) successes: f64,
-    pub(super) base: f64,
-    pub(super) money: Option<f64>,
-}
-
-pub(super) fn basis(metric: KpiMetric, e: &Evidence) -> Basis {
-    let conversions = |money: Option<f64>| Basis {
-        successes: e.conversions,
-        base: e.clicks,
-        money,
-    };
-    match metric {
-        KpiMetric::Cv | KpiMetric::Cvr => conversions(None),
-        KpiMetric::Evr => Basis {
-            successes: e.events,
-            base: e.unique_clicks,
-            money: None,
-        },
-        KpiMetric::Rpc | KpiMetric::Revenue => conversions(Some(e.revenue)),
-        KpiMetric::Cpc | KpiMetric::Payout => conversions(Some(e.payout)),
-        KpiMetric::Epc | KpiMetric::Profit => conversions(Some(e.profit())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
     use rand::rngs::SmallRng;
 
     use super::*;
+    use crate::kpi::KpiMetric;
     use crate::kpi::carry::CarriedOffer;
 
     const ALL: [KpiMetric; 9] = [

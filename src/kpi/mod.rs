@@ -27,6 +27,7 @@ pub mod scheduler;
 pub mod show;
 pub mod sim;
 pub mod store;
+pub mod window;
 
 pub use crate::catalog::source::{KpiMetric, KpiStrategy};
 pub use metric::{Figures, value};

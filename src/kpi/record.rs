@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::carry::{CarriedOffer, PreviousRun};
-use super::run::Window;
+use super::window::Window;
 use super::{KpiMetric, KpiStrategy, RunResult};
 use crate::catalog::source::SmartLinkKpiRunRow;
 

@@ -9,6 +9,7 @@ use super::carry::{History, PreviousRun, carry, gap};
 use super::explore::{ExploreParams, explore};
 use super::metric::Figures;
 use super::rank::rank;
+use super::window::{Window, window};
 use super::{KpiStrategy, RunResult};
 use crate::catalog::SmartLink;
 
@@ -19,24 +20,6 @@ pub trait FiguresSource {
     /// Each offer's figures within `link` over clicks in `[from, to)`. Offers
     /// without traffic may be missing; the run fills them in.
     fn figures(&self, link: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(i64, Figures)>;
-}
-
-/// The clicks a run reads: `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
-/// The lookback window ending at `now`, cut at the link's last reset: data
-/// from before a reset is never used.
-pub fn window(link: &SmartLink, now: DateTime<Utc>) -> Window {
-    let lookback = now - Duration::hours(i64::from(link.kpi.lookback_hours));
-    let start = match link.optimization_reset_at {
-        Some(reset) if reset > lookback => reset.min(now),
-        _ => lookback,
-    };
-    Window { start, end: now }
 }
 
 /// Runs the optimizer for `link` at `now`. Only the link's regular offers are

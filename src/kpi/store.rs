@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::metric::Figures;
-use super::run::{FiguresSource, Window};
+use super::run::FiguresSource;
+use super::window::Window;
 use crate::catalog::money::Micros;
 
 #[derive(Debug, thiserror::Error)]

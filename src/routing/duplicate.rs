@@ -11,7 +11,7 @@
 use crate::catalog::source::{DuplicateAction, DuplicateIdentifier};
 use crate::catalog::{Offer, Partner};
 use crate::counters::{CounterKey, Fnv1a64, Reservation, fnv1a64};
-use crate::events::HitKind;
+use crate::hit_kind::HitKind;
 use crate::rules::RuleCode;
 use crate::rules::status::Approval;
 use crate::visit::Visit;

@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::catalog::url_template::UrlTemplate;
 use crate::catalog::{Catalog, Offer, Partner};
 use crate::counters::{CounterStore, Reservation};
-use crate::events::HitKind;
+use crate::hit_kind::HitKind;
 use crate::rules::RuleCode;
 use crate::rules::engine::{self, HitContext};
 use crate::rules::status::Approval;

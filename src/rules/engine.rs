@@ -16,7 +16,7 @@ use super::settings::EffectiveRules;
 use super::status::{self, Approval};
 use crate::catalog::{Cap, Catalog, Offer, Partner};
 use crate::counters::{CapMetric, Reservation, rate_key_hashed, recency_key_hashed, ua_hash};
-use crate::events::HitKind;
+use crate::hit_kind::HitKind;
 use crate::visit::Visit;
 
 /// One hit on one candidate offer.

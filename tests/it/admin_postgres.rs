@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use switchyard::config::{AdminListen, AdminToken};
 use switchyard::kpi::record::{KpiRunRecord, record};
-use switchyard::kpi::run::Window;
+use switchyard::kpi::window::Window;
 use switchyard::kpi::{Figures, KpiSettings, rank};
 
 use crate::common::chromium::headless;

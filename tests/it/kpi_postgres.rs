@@ -5,7 +5,7 @@ use chrono::{TimeZone, Utc};
 use sqlx::postgres::PgListener;
 use switchyard::catalog::{Catalog, KpiOrder, Origin, postgres};
 use switchyard::kpi::record::{KpiRunRecord, record};
-use switchyard::kpi::run::Window;
+use switchyard::kpi::window::Window;
 use switchyard::kpi::{Figures, KpiSettings, rank};
 
 use crate::common::TestDb;
