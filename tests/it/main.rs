@@ -11,6 +11,7 @@ mod catalog_postgres;
 mod check_catalog;
 mod clicks_postgres;
 mod column_limits;
+mod compose_file;
 mod conversions_postgres;
 mod counters_redis;
 mod kpi_postgres;
