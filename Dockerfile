@@ -28,6 +28,9 @@ COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
 WORKDIR /var/lib/switchyard
 USER 10001:10001
 ENV SWITCHYARD_LISTEN=0.0.0.0:8080
-EXPOSE 8080
+# 8080: tracking (partners' links, /healthz, /readyz). 8081: the admin listener
+# (/metrics, /admin), on loopback unless SWITCHYARD_ADMIN_LISTEN opens it, with
+# SWITCHYARD_ADMIN_TOKEN set (compose.yaml does, for Prometheus).
+EXPOSE 8080 8081
 ENTRYPOINT ["/usr/local/bin/switchyard"]
 CMD ["serve"]

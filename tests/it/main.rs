@@ -12,6 +12,7 @@ mod check_catalog;
 mod cli;
 mod clicks_postgres;
 mod column_limits;
+mod compose_file;
 mod conversions_postgres;
 mod cookies_chromium;
 mod counters_redis;
