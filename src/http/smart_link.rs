@@ -35,6 +35,17 @@ pub async fn smart_link_click(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    // Boxed for the reason `click::offer_click` gives.
+    Box::pin(smart_link_hit(state, peer, link, query, headers)).await
+}
+
+async fn smart_link_hit(
+    state: Arc<AppState>,
+    peer: SocketAddr,
+    link: String,
+    query: Option<String>,
+    headers: HeaderMap,
+) -> Response {
     let started = Instant::now();
     let now = Utc::now();
     let requester = Requester::from_request(&state, peer, &headers);
