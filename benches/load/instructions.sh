@@ -46,11 +46,11 @@ measure() {
     > "$WORK/$name.log" 2>&1 & local pid=$!
   for _ in $(seq 1 120); do curl -s -o /dev/null "http://127.0.0.1:$port$URL" && break; sleep 0.5; done
   ab -k -q -n 2000 -c 16 "http://127.0.0.1:$port$URL" > /dev/null 2>&1
-  callgrind_control -i on "$pid" > /dev/null
+  callgrind_control -i on "$pid" > /dev/null 2>&1
   ab -k -q -n "$N" -c 16 "http://127.0.0.1:$port$URL" > "$WORK/$name.ab" 2>&1
-  callgrind_control -i off "$pid" > /dev/null
+  callgrind_control -i off "$pid" > /dev/null 2>&1
   # bare_redirect never exits by itself: dump, then stop it.
-  callgrind_control -d "$pid" > /dev/null
+  callgrind_control -d "$pid" > /dev/null 2>&1
   kill -INT "$pid" 2>/dev/null; sleep 1; kill -KILL "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   local total
   total=$(cat "$out"* | awk '/^totals:/ { s += $2 } END { print s + 0 }')
@@ -69,7 +69,9 @@ echo "ratio to bare axum: $(awk -v b="$base" '$1 != "axum_bare_302" { printf "%s
 for name in switchyard_postgres_log switchyard_file_log; do
   echo
   echo "$name, inclusive instructions per request of the click path's parts:"
-  callgrind_annotate --inclusive=yes "$WORK/$name.callgrind"* 2>/dev/null \
+  # The dump taken while the requests were counted: the largest file.
+  dump=$(ls -S "$WORK/$name.callgrind"* | head -n 1)
+  callgrind_annotate --inclusive=yes "$dump" 2>/dev/null \
     | grep -E 'switchyard::(http|routing|events::pg_sink|events::sink|visit::params)' | head -14 \
     | sed 's/([ 0-9.%]*)//' | awk -v n="$N" '{ v = $1; gsub(",", "", v); printf "  %7d  %s\n", v / n, $2 }'
 done
