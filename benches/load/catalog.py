@@ -9,6 +9,7 @@ Writes, into OUT_DIR:
                   Traffic Targeting, a retargeting list, 100 smart links of 3-10
                   offers (weight and priority), 20 active optimization rules of
                   every configurable family;
+  catalog.yaml    the same for `--catalog-file` (the events-to-a-file target);
   c.tsv, sl.tsv, mix.tsv
                   requests for wrk (path TAB client IP TAB user agent): direct
                   clicks, smart-link clicks, and both alternated;
@@ -28,6 +29,7 @@ from pathlib import Path
 
 SEED = 20261203
 ADVERTISERS = 50
+PAUSED_ADVERTISER = 47  # its offers all need approval, so few partners click them
 OFFERS = 1000
 PARTNERS = 50  # active; partner PARTNERS + 1 is inactive
 SMART_LINKS = 100
@@ -49,11 +51,13 @@ def user_agents(path, rng):
     """A few hundred distinct user agents from uap-core's test cases."""
     found = re.findall(r"^\s*- user_agent_string:\s*'(.*)'\s*$", path.read_text(encoding="utf-8"), re.M)
     seen = sorted({ua.replace("''", "'") for ua in found if ua and "\t" not in ua and len(ua) < 400})
-    # Real traffic is mostly browsers: nine in ten from Mozilla/5.0 strings, the
-    # rest from everything else the tests hold (old phones, apps, crawlers).
-    browsers = [ua for ua in seen if ua.startswith("Mozilla/5.0")]
-    others = [ua for ua in seen if not ua.startswith("Mozilla/5.0")]
-    wanted = USER_AGENTS * 9 // 10
+    # Real traffic is mostly browsers: 95% from Mozilla/5.0 strings that are not
+    # crawlers, the rest from everything else the tests hold (old phones, apps,
+    # crawlers), which the offers' "no bots" targeting partly discards.
+    crawler = re.compile(r"bot|crawl|spider|slurp|https?://", re.I)
+    browsers = [ua for ua in seen if ua.startswith("Mozilla/5.0") and not crawler.search(ua)]
+    others = [ua for ua in seen if ua not in set(browsers)]
+    wanted = USER_AGENTS * 95 // 100
     if len(browsers) < wanted or len(others) < USER_AGENTS - wanted:
         sys.exit(f"{path}: too few usable user agents")
     return rng.sample(browsers, wanted) + rng.sample(others, USER_AGENTS - wanted)
@@ -74,22 +78,20 @@ def offer_targeting(offer_id):
 
 
 def catalog(rng):
-    """Returns (sql lines, offers each partner may click, smart link ids)."""
-    out = ["BEGIN;"]
-    out.append(
-        "INSERT INTO advertisers (id, name, status) VALUES "
-        + ", ".join(
-            f"({a}, 'Advertiser {a}', '{'paused' if a == ADVERTISERS else 'active'}')"
-            for a in range(1, ADVERTISERS + 1)
-        )
-        + ";"
-    )
-    partners = []
+    """Returns ({table: [row]}, offers each partner may click). Every row of a
+    table has the same columns, so the rows become one INSERT each way."""
+    t = {name: [] for name in [
+        "advertisers", "partners", "offers", "offer_approvals", "advertiser_blocked_partners", "offer_caps",
+        "offer_blacklisted_subs", "offer_retargeting_ids", "traffic_control", "traffic_targeting",
+        "smart_links", "smart_link_offers", "optimization_rules",
+    ]}
+    for a in range(1, ADVERTISERS + 1):
+        t["advertisers"].append({"id": a, "name": f"Advertiser {a}", "status": "paused" if a == PAUSED_ADVERTISER else "active"})
     for p in range(1, PARTNERS + 2):
-        tags = "{mobile}" if p <= 10 else "{us}"
-        status = "inactive" if p == PARTNERS + 1 else "active"
-        partners.append(f"({p}, 'Partner {p}', '{status}', '{tags}')")
-    out.append("INSERT INTO partners (id, name, status, tags) VALUES " + ", ".join(partners) + ";")
+        t["partners"].append({
+            "id": p, "name": f"Partner {p}", "status": "inactive" if p == PARTNERS + 1 else "active",
+            "tags": ["mobile"] if p <= 10 else ["us"],
+        })
 
     templates = [
         "https://adv{a}.example/lp?click_id={{transaction_id}}&pub={{affiliate_id}}&s1={{sub1}}&s2={{sub2}}",
@@ -100,115 +102,140 @@ def catalog(rng):
     needs_approval = []
     for o in range(1, OFFERS + 1):
         advertiser = (o - 1) % ADVERTISERS + 1
-        status = "paused" if o % 100 == 42 else "active"
         requires = o % 5 != 0
         (needs_approval if requires else public).append(o)
-        fail = o - 1 if o % 10 == 0 else None
-        duplicate = "'ip_ua', 'mark'" if o % 4 == 1 else "NULL, 'block'"
-        out.append(
-            "INSERT INTO offers (id, advertiser_id, name, status, offer_url, requires_approval, payout, revenue,"
-            " fail_offer_id, duplicate_filter, duplicate_action, targeting) VALUES "
-            f"({o}, {advertiser}, 'Offer {o}', '{status}', {sql_text(templates[o % 3].format(a=advertiser))},"
-            f" {str(requires).lower()}, {1 + o % 7}.50, {2 + o % 7}.25, NULL, {duplicate}, {sql_json(offer_targeting(o))});"
-        )
-        if fail:
-            out.append(f"UPDATE offers SET fail_offer_id = {fail} WHERE id = {o};")
+        t["offers"].append({
+            "id": o, "advertiser_id": advertiser, "name": f"Offer {o}",
+            "status": "paused" if o % 100 == 42 else "active",
+            "offer_url": templates[o % 3].format(a=advertiser), "requires_approval": requires,
+            "payout": 1.5 + o % 7, "revenue": 2.25 + o % 7,
+            "fail_offer_id": o - 1 if o % 10 == 0 else None,
+            "duplicate_filter": "ip_ua" if o % 4 == 1 else None,
+            "duplicate_action": "mark" if o % 4 == 1 else "block",
+            "targeting": offer_targeting(o),
+        })
 
     clickable = {p: set(public) for p in range(1, PARTNERS + 2)}
-    approvals = []
     for p in range(1, PARTNERS + 2):
-        chosen = rng.sample(needs_approval, APPROVALS_PER_PARTNER + 5)
-        for i, o in enumerate(chosen):
+        for i, o in enumerate(rng.sample(needs_approval, APPROVALS_PER_PARTNER + 5)):
             status = "pending" if i >= APPROVALS_PER_PARTNER else "approved"
-            approvals.append(f"({o}, {p}, '{status}')")
+            t["offer_approvals"].append({"offer_id": o, "partner_id": p, "status": status})
             if status == "approved":
                 clickable[p].add(o)
-    out.append("INSERT INTO offer_approvals (offer_id, partner_id, status) VALUES " + ", ".join(approvals) + ";")
-    out.append("INSERT INTO advertiser_blocked_partners (advertiser_id, partner_id) VALUES (3, 7), (11, 20), (29, 44);")
+    for a, p in [(3, 7), (11, 20), (29, 44)]:
+        t["advertiser_blocked_partners"].append({"advertiser_id": a, "partner_id": p})
 
-    caps = []
     for o in range(1, OFFERS + 1):
-        # A real daily cap on every offer: each redirect reserves it.
-        limit = 150 if o % 200 == 5 else 10_000_000
-        caps.append(f"({o}, NULL, 'clicks', 'day', {limit}, true)")
+        # A daily cap on every offer, so each redirect reserves a counter; a
+        # few small enough to fill during a run and send clicks down the fail chain.
+        caps = [(None, "clicks", "day", 150 if o % 200 == 5 else 10_000_000, True)]
         if o % 10 == 1:
-            caps.append(f"({o}, {o % PARTNERS + 1}, 'clicks', 'hour', 1000000, false)")
+            caps.append((o % PARTNERS + 1, "clicks", "hour", 1_000_000, False))
         if o % 20 == 2:
-            caps.append(f"({o}, NULL, 'payout', 'month', 1000000, true)")
-    out.append(
-        "INSERT INTO offer_caps (offer_id, partner_id, metric, period, cap_limit, hard) VALUES " + ", ".join(caps) + ";"
-    )
-    blacklisted = [f"({o}, 'sub2', 'fraud'), ({o}, 'source_id', '666')" for o in range(1, OFFERS + 1, 10)]
-    out.append("INSERT INTO offer_blacklisted_subs (offer_id, param, value) VALUES " + ", ".join(blacklisted) + ";")
-    out.append(
-        "INSERT INTO offer_retargeting_ids (offer_id, device_id) SELECT 999, md5(g::text) FROM generate_series(1, 100) g;"
-    )
-    controls = [f"('partner', NULL, NULL, {p}, 'block', 'sub3', 'bad%')" for p in range(1, 6)]
-    controls += [f"('offer', NULL, {o}, NULL, 'block', 'sub2', '%spam%')" for o in range(7, OFFERS, 50)]
-    controls += ["('advertiser', 9, NULL, NULL, 'block', 'source_id', '99%')"]
-    out.append(
-        "INSERT INTO traffic_control (scope, advertiser_id, offer_id, partner_id, list, field, pattern) VALUES "
-        + ", ".join(controls)
-        + ";"
-    )
-    out.append(
-        "INSERT INTO traffic_targeting (partner_tag, offer_id, targeting) VALUES "
-        f"('mobile', NULL, {sql_json({'device_types': {'exclude': ['bot']}})}), "
-        f"('us', 12, {sql_json({'countries': {'exclude': ['CN']}})});"
-    )
+            caps.append((None, "payout", "month", 1_000_000, True))
+        for partner, metric, period, limit, hard in caps:
+            t["offer_caps"].append({
+                "offer_id": o, "partner_id": partner, "metric": metric, "period": period,
+                "cap_limit": limit, "hard": hard,
+            })
+    for o in range(1, OFFERS + 1, 10):
+        t["offer_blacklisted_subs"].append({"offer_id": o, "param": "sub2", "value": "fraud"})
+        t["offer_blacklisted_subs"].append({"offer_id": o, "param": "source_id", "value": "666"})
+    for i in range(100):
+        t["offer_retargeting_ids"].append({"offer_id": 999, "device_id": f"{rng.getrandbits(128):032x}"})
 
-    link_offers = []
+    def control(scope, owner, list_, field, pattern):
+        row = {"scope": scope, "advertiser_id": None, "offer_id": None, "partner_id": None}
+        row[f"{scope}_id"] = owner
+        row.update({"list": list_, "field": field, "pattern": pattern})
+        return row
+
+    t["traffic_control"] += [control("partner", p, "block", "sub3", "bad%") for p in range(1, 6)]
+    t["traffic_control"] += [control("offer", o, "block", "sub2", "%spam%") for o in range(7, OFFERS, 50)]
+    t["traffic_control"].append(control("advertiser", 9, "block", "source_id", "99%"))
+    t["traffic_targeting"] += [
+        {"partner_tag": "mobile", "offer_id": None, "targeting": {"device_types": {"exclude": ["bot"]}}},
+        {"partner_tag": "us", "offer_id": 12, "targeting": {"countries": {"exclude": ["CN"]}}},
+    ]
+
     for link in range(1, SMART_LINKS + 1):
-        mechanism = "weight" if link % 2 else "priority"
-        out.append(f"INSERT INTO smart_links (id, name, mechanism) VALUES ({link}, 'Smart link {link}', '{mechanism}');")
-        # Mostly public offers (any partner may take them), a few needing approval.
+        t["smart_links"].append({
+            "id": link, "name": f"Smart link {link}", "mechanism": "weight" if link % 2 else "priority",
+        })
+        # Mostly public offers (any partner may take them), one needing approval.
         members = rng.sample(public, rng.randint(2, 7)) + rng.sample(needs_approval, 1)
         catch_all = rng.choice([o for o in public if o not in members])
         for rank, o in enumerate(members, 1):
-            link_offers.append(f"({link}, {o}, {rank}, {rng.randint(1, 100)}, false)")
-        link_offers.append(f"({link}, {catch_all}, 999, 1, true)")
-    out.append(
-        "INSERT INTO smart_link_offers (smart_link_id, offer_id, priority, weight, is_catch_all) VALUES "
-        + ", ".join(link_offers)
-        + ";"
-    )
+            t["smart_link_offers"].append({
+                "smart_link_id": link, "offer_id": o, "priority": rank, "weight": rng.randint(1, 100),
+                "is_catch_all": False,
+            })
+        t["smart_link_offers"].append({
+            "smart_link_id": link, "offer_id": catch_all, "priority": 999, "weight": 1, "is_catch_all": True,
+        })
 
     # 20 active rules: every configurable family explicitly on (the data-driven
     # ones are on by default, but an admin's catalog says so), the parameterised
     # ones with settings that leave ordinary traffic through, plus scoped
     # overrides as a real network has them.
-    rules = [
-        (kind, "global", "NULL", "NULL", {})
-        for kind in [
-            "INACTIVE_PUBLISHER", "INACTIVE_OFFER", "INACTIVE_ADVERTISER", "ADVERTISER_BLOCKED_PUBLISHER",
-            "PUBLISHER_NOT_APPROVED", "BLACKLISTED_SUB_ID", "INVALID_USER_IDENTIFIER", "TRAFFIC_CONTROL",
-            "OFFER_TARGETING_MISMATCH", "ADVANCED_TARGETING_MISMATCH", "TRAFFIC_TARGETING",
-            "CLICK_BUDGET_REACHED", "BUDGET_REACHED",
-        ]
-    ]
+    def rule(kind, scope="global", offer=None, partner=None, params=None, active=True):
+        return {"kind": kind, "scope": scope, "offer_id": offer, "partner_id": partner, "active": active,
+                "params": params or {}}
+
+    rules = [rule(kind) for kind in [
+        "INACTIVE_PUBLISHER", "INACTIVE_OFFER", "INACTIVE_ADVERTISER", "ADVERTISER_BLOCKED_PUBLISHER",
+        "PUBLISHER_NOT_APPROVED", "BLACKLISTED_SUB_ID", "INVALID_USER_IDENTIFIER", "TRAFFIC_CONTROL",
+        "OFFER_TARGETING_MISMATCH", "ADVANCED_TARGETING_MISMATCH", "TRAFFIC_TARGETING",
+        "CLICK_BUDGET_REACHED", "BUDGET_REACHED",
+    ]]
+    rate_limit = {"threshold": 1000, "window_seconds": 60}
     rules += [
-        ("ANONYMOUS_PROXY_IP", "global", "NULL", "NULL", {"block": ["vpn", "tor_exit", "public_proxy"]}),
-        ("IP_RATE_LIMIT", "global", "NULL", "NULL", {"threshold": 1000, "window_seconds": 60}),
-        ("IP_UA_RATE_LIMIT", "global", "NULL", "NULL", {"threshold": 500, "window_seconds": 60}),
-        ("IP_RECENCY", "offer", "101", "NULL", {"ttl_seconds": 600}),
-        ("IP_RECENCY", "offer", "202", "NULL", {"ttl_seconds": 600}),
-        ("RECENCY", "offer", "303", "NULL", {"ttl_seconds": 600}),
-        ("IP_UA_RATE_LIMIT", "partner", "NULL", "3", {"threshold": 100, "window_seconds": 60}),
+        rule("ANONYMOUS_PROXY_IP", params={"block": ["vpn", "tor_exit", "public_proxy"]}),
+        rule("IP_RATE_LIMIT", params=rate_limit),
+        rule("IP_UA_RATE_LIMIT", params={"threshold": 500, "window_seconds": 60}),
+        rule("IP_RECENCY", "offer", offer=101, params={"ttl_seconds": 600}),
+        rule("IP_RECENCY", "offer", offer=202, params={"ttl_seconds": 600}),
+        rule("RECENCY", "offer", offer=303, params={"ttl_seconds": 600}),
+        rule("IP_UA_RATE_LIMIT", "partner", partner=3, params={"threshold": 100, "window_seconds": 60}),
     ]
-    values = [
-        f"({sql_text(kind)}, '{scope}', {offer}, {partner}, true, {sql_json(params)})"
-        for kind, scope, offer, partner, params in rules
-    ]
+    assert sum(r["active"] for r in rules) == 20
     # An inactive override: this offer is exempt from the global rate limit.
-    values.append("('IP_RATE_LIMIT', 'offer', 404, NULL, false, '{}'::jsonb)")
-    out.append(
-        "INSERT INTO optimization_rules (kind, scope, offer_id, partner_id, active, params) VALUES "
-        + ", ".join(values)
-        + ";"
-    )
+    rules.append(rule("IP_RATE_LIMIT", "offer", offer=404, params=rate_limit, active=False))
+    t["optimization_rules"] = rules
+    return t, {p: sorted(offers) for p, offers in clickable.items()}
+
+
+def sql_value(column, value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if column == "tags":
+        return sql_text("{" + ",".join(value) + "}")
+    if isinstance(value, (dict, list)):
+        return sql_json(value)
+    return sql_text(value)
+
+
+def catalog_sql(tables):
+    out = ["BEGIN;"]
+    for table, rows in tables.items():
+        if not rows:
+            continue
+        columns = list(rows[0])
+        values = ",\n  ".join("(" + ", ".join(sql_value(c, row[c]) for c in columns) + ")" for row in rows)
+        out.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES\n  {values};")
     out.append("COMMIT;")
-    assert len(rules) == 20
-    return out, {p: sorted(offers) for p, offers in clickable.items()}
+    return "\n".join(out) + "\n"
+
+
+def catalog_file(tables):
+    """The same catalog for `--catalog-file` (JSON is YAML): absent columns take
+    the schema's defaults there, so NULLs are left out."""
+    clean = {table: [{k: v for k, v in row.items() if v is not None} for row in rows] for table, rows in tables.items()}
+    return json.dumps(clean, indent=None, separators=(",", ":")) + "\n"
 
 
 def client_ips(rng):
@@ -245,9 +272,10 @@ def main():
     ua_file, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
     rng = random.Random(SEED)
     uas = user_agents(ua_file, rng)
-    sql, clickable = catalog(rng)
+    tables, clickable = catalog(rng)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "catalog.sql").write_text("\n".join(sql) + "\n", encoding="utf-8")
+    (out_dir / "catalog.sql").write_text(catalog_sql(tables), encoding="utf-8")
+    (out_dir / "catalog.yaml").write_text(catalog_file(tables), encoding="utf-8")
     (out_dir / "uas.txt").write_text("\n".join(uas) + "\n", encoding="utf-8")
     for name, rows in requests(rng, clickable, client_ips(rng), uas).items():
         (out_dir / f"{name}.tsv").write_text("".join(f"{p}\t{ip}\t{ua}\n" for p, ip, ua in rows), encoding="utf-8")

@@ -69,6 +69,7 @@ redis_pid=
 as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 cleanup() {
+  set +e
   [[ -n $stop_pid ]] && kill "$stop_pid" 2>/dev/null
   [[ -n $redis_pid ]] && kill "$redis_pid" 2>/dev/null
   as_pg "$PGBIN/pg_ctl" -D "$PGDATA" stop -m immediate >/dev/null 2>&1
@@ -215,7 +216,7 @@ start_target() {
         # Empty, so rows after shutdown are this run's clicks and nothing else.
         psql "$DB_URL" -qc "truncate clicks"
       else
-        args+=(--events-file "$WORK/events.jsonl")
+        args+=(--events-file "$WORK/events.jsonl" --catalog-file "$WORK/catalog.yaml")
       fi
       if [[ $target == *redis* ]]; then
         vars+=(SWITCHYARD_REDIS_URL="$REDIS_URL")
@@ -236,8 +237,6 @@ stop_target() {
   kill -TERM "$stop_pid" 2>/dev/null || true
   wait "$stop_pid" 2>/dev/null || true
   stop_pid=
-  [[ $1 == *_noidx ]] && restore_optional_indexes
-  return 0
 }
 
 drop_optional_indexes() {
@@ -276,6 +275,7 @@ saturate() {
     pg_cpu=$(awk -v a="$pg0" -v b="$pg1" 'BEGIN { printf "%.2f", b - a }')
     psql "$DB_URL" -qAtF $'\t' -c "select '$round', '$target', coalesce(discard_rule, 'redirected'), count(*)
       from clicks group by 3" >>"$WORK/outcomes.tsv"
+    [[ $target == *_noidx ]] && restore_optional_indexes
   fi
   awk -v round="$round" -v target="$target" -v cpu="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" \
     -v hwm="$hwm" -v rows="$rows" -v pg="$pg_cpu" '
@@ -302,7 +302,7 @@ latency() {
   # oha sends one set of headers for a whole run: one real browser, one client
   # IP (the per-IP rules see a single client; report.py shows the discards).
   taskset -c 1 oha --no-tui --output-format json -z "$DURATION" -q "$rate" -c "$CONNECTIONS" \
-    --latency-correction --disable-keepalive=false --urls-from-file "$urls" \
+    --latency-correction --urls-from-file "$urls" \
     -H "User-Agent: $(sed -n 1p "$WORK/uas.txt")" -H "X-Forwarded-For: 203.0.113.7" \
     -H "Accept-Language: en-US,en;q=0.8" >"$WORK/oha-$target-$share.json"
   stop_target "$target"
