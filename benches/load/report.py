@@ -46,7 +46,7 @@ def saturation(runs):
     targets = list(dict.fromkeys(r["target"] for r in runs))
     base = {r["round"]: r for r in runs if r["target"] == BASELINE}
     print("Saturation (wrk, one worker on core 0, load on core 1): median [min-max] over rounds")
-    print(f"{'target':<18} {'req/s':>22} {'req per CPU-s':>22} {'req/s vs nginx':>20} {'CPU-s vs nginx':>20}"
+    print(f"{'target':<18} {'req/s':>22} {'req per CPU-s':>22} {'req/s vs nginx':>20} {'per-CPU vs nginx':>20}"
           f" {'peak RSS MB':>12} {'non-3xx':>8} {'sock err':>8}")
     for t in targets:
         mine = [r for r in runs if r["target"] == t]
