@@ -24,7 +24,10 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:18082".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    let router = Router::new().route("/c", get(redirect));
+    // Both click routes, so the harness can send it the same mix as Switchyard.
+    let router = Router::new()
+        .route("/c", get(redirect))
+        .route("/sl/{id}", get(redirect));
     if std::env::args().nth(2).as_deref() == Some("http1") {
         switchyard::http::server::serve(listener, router, std::future::pending()).await;
         return Ok(());
