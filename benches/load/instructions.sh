@@ -24,17 +24,7 @@ BIN=target/release/switchyard
 psql "$ADMIN_URL" -qc "drop database if exists $BENCH_DB with (force)" -c "create database $BENCH_DB" 2>/dev/null
 DB_URL="${ADMIN_URL%/*}/$BENCH_DB"
 "$BIN" migrate --database-url "$DB_URL" >/dev/null
-# The catalog of run.sh: one offer with targeting, a cap and a sub blacklist.
-psql "$DB_URL" -q <<'SQL'
-INSERT INTO advertisers (id, name) VALUES (1, 'Bench');
-INSERT INTO partners (id, name) VALUES (1, 'Bench partner');
-INSERT INTO offers (id, advertiser_id, name, offer_url, targeting)
-  VALUES (1, 1, 'Bench offer', 'https://adv.example/?t={transaction_id}&s1={sub1}&s2={sub2}&p={affiliate_id}',
-          '{"countries": {"exclude": ["KP"]}, "device_types": {"exclude": ["bot"]}}');
-INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1);
-INSERT INTO offer_caps (offer_id, metric, period, cap_limit) VALUES (1, 'clicks', 'day', 1000000000);
-INSERT INTO offer_blacklisted_subs (offer_id, param, value) VALUES (1, 'sub1', 'fraud');
-SQL
+psql "$DB_URL" -q -f benches/load/one-offer.sql
 
 # name port command...: N keep-alive requests from ab (16 connections) after a
 # warm-up, counted by callgrind; prints instructions per request.

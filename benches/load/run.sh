@@ -55,16 +55,7 @@ measure switchyard_file_log "http://127.0.0.1:18084/c?oid=1&affid=1&sub1=bench&s
 psql "$ADMIN_URL" -qc "drop database if exists $BENCH_DB with (force)" -c "create database $BENCH_DB"
 DB_URL="${ADMIN_URL%/*}/$BENCH_DB"
 "$BIN" migrate --database-url "$DB_URL" >/dev/null
-psql "$DB_URL" -q <<'SQL'
-INSERT INTO advertisers (id, name) VALUES (1, 'Bench');
-INSERT INTO partners (id, name) VALUES (1, 'Bench partner');
-INSERT INTO offers (id, advertiser_id, name, offer_url, targeting)
-  VALUES (1, 1, 'Bench offer', 'https://adv.example/?t={transaction_id}&s1={sub1}&s2={sub2}&p={affiliate_id}',
-          '{"countries": {"exclude": ["KP"]}, "device_types": {"exclude": ["bot"]}}');
-INSERT INTO offer_approvals (offer_id, partner_id) VALUES (1, 1);
-INSERT INTO offer_caps (offer_id, metric, period, cap_limit) VALUES (1, 'clicks', 'day', 1000000000);
-INSERT INTO offer_blacklisted_subs (offer_id, param, value) VALUES (1, 'sub1', 'fraud');
-SQL
+psql "$DB_URL" -q -f benches/load/one-offer.sql
 taskset -c 0 env TOKIO_WORKER_THREADS=1 SWITCHYARD_ADMIN_LISTEN=127.0.0.1:18088 RUST_LOG=warn DATABASE_URL="$DB_URL" "$BIN" serve --listen 127.0.0.1:18085 & sy=$!; pids+=($sy)
 measure switchyard_postgres_log "http://127.0.0.1:18085/c?oid=1&affid=1&sub1=bench&sub2=x" "$sy"
 kill -TERM "$sy"; wait "$sy" || true
