@@ -62,10 +62,7 @@ impl<'a> CopyRow<'a> {
 
     pub fn id(&mut self, value: TransactionId) -> &mut Self {
         self.separator();
-        let hex = value.to_hex();
-        // Only ASCII hex digits.
-        self.out
-            .push_str(std::str::from_utf8(&hex).unwrap_or_default());
+        self.out.push_str(value.to_hex().as_str());
         self
     }
 

@@ -58,26 +58,7 @@ impl CookiePolicy {
             "SameSite=Lax"
         }
     }
-}
 
-/// Before routing: a browser without `sy_uid` is identified by the id this click
-/// is about to set. Returns whether it is a new visitor.
-pub fn identify_visitor(visit: &mut Visit, transaction_id: TransactionId) -> bool {
-    let new_visitor = visit.click_cookie.is_none();
-    if new_visitor {
-        visit.click_cookie = Some(transaction_id.to_string());
-    }
-    new_visitor
-}
-
-/// Where an accepted click was asked for: the request's host and the smart
-/// link's tracking domain, if any.
-pub struct ClickSite<'a> {
-    pub host: Option<&'a str>,
-    pub tracking_domain: Option<&'a str>,
-}
-
-impl CookiePolicy {
     /// After an accepted click: `sy_tid`, and `sy_uid` for a new visitor.
     pub fn set_click_cookies(
         &self,
@@ -87,8 +68,7 @@ impl CookiePolicy {
         new_visitor: bool,
     ) {
         let hex = transaction_id.to_hex();
-        // Only ASCII hex digits.
-        let id = std::str::from_utf8(&hex).unwrap_or_default();
+        let id = hex.as_str();
         let domain = self.domain(site.host, site.tracking_domain);
         let same_site = self.same_site();
         let headers = response.headers_mut();
@@ -105,23 +85,31 @@ impl CookiePolicy {
     }
 }
 
+/// Where an accepted click was asked for: the request's host and the smart
+/// link's tracking domain, if any.
+pub struct ClickSite<'a> {
+    pub host: Option<&'a str>,
+    pub tracking_domain: Option<&'a str>,
+}
+
+/// Before routing: a browser without `sy_uid` is identified by the id this click
+/// is about to set. Returns whether it is a new visitor.
+pub fn identify_visitor(visit: &mut Visit, transaction_id: TransactionId) -> bool {
+    let new_visitor = visit.click_cookie.is_none();
+    if new_visitor {
+        visit.click_cookie = Some(transaction_id.to_string());
+    }
+    new_visitor
+}
+
 /// Pieces pushed into one buffer sized up front: two `format!` calls per
 /// cookie cost a tenth of a click's instructions.
 fn cookie(name: &str, value: &str, domain: Option<&str>, same_site: &str) -> HeaderValue {
     const MAX_AGE: &str = "; Path=/; Max-Age=";
     let mut max_age = itoa::Buffer::new();
     let max_age = max_age.format(COOKIE_MAX_AGE_SECONDS);
-    let domain_len = domain.map_or(0, |d| "; Domain=".len() + d.len());
-    let mut text = String::with_capacity(
-        name.len()
-            + 1
-            + value.len()
-            + domain_len
-            + MAX_AGE.len()
-            + max_age.len()
-            + 11
-            + same_site.len(),
-    );
+    // Room for the attributes (under 100 bytes) and the domain.
+    let mut text = String::with_capacity(128 + domain.map_or(0, str::len));
     for piece in [name, "=", value] {
         text.push_str(piece);
     }

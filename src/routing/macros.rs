@@ -23,12 +23,7 @@ impl MacroValues for HitMacros<'_> {
         // click than the rest of the URL.
         let mut number = |n: i64| out.push_str(itoa::Buffer::new().format(n));
         let value = match macro_ {
-            Macro::TransactionId => {
-                let hex = self.transaction_id.to_hex();
-                // Only ASCII hex digits.
-                out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
-                return;
-            }
+            Macro::TransactionId => return out.push_str(self.transaction_id.to_hex().as_str()),
             Macro::OfferId => return number(self.offer_id),
             Macro::AffiliateId => return number(params.partner_id.unwrap_or_default()),
             Macro::AdvertiserId => return number(self.advertiser_id),

@@ -25,22 +25,31 @@ impl TransactionId {
 impl TransactionId {
     /// The 32 hex digits without going through the formatting machinery, which
     /// showed up in profiles of the click path.
-    pub fn to_hex(self) -> [u8; 32] {
+    pub fn to_hex(self) -> Hex {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
         for (i, byte) in self.0.to_be_bytes().iter().enumerate() {
             out[2 * i] = DIGITS[usize::from(byte >> 4)];
             out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
         }
-        out
+        Hex(out)
+    }
+}
+
+/// A transaction id's 32 lowercase hex digits, on the stack.
+#[derive(Clone, Copy)]
+pub struct Hex([u8; 32]);
+
+impl Hex {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 impl fmt::Display for TransactionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hex = self.to_hex();
-        // Only ASCII hex digits were written above.
-        f.write_str(std::str::from_utf8(&hex).unwrap_or_default())
+        f.write_str(self.to_hex().as_str())
     }
 }
 

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 
+use crate::common::TestDb;
+
 /// Offers by what a postback on them tests; partner 1 has no postback URL.
 pub const OFFER_FLAT: i64 = 1; // payout 2.5, revenue 4
 pub const OFFER_PERCENT: i64 = 2; // 10% payout, 15% revenue of `amount`
@@ -75,6 +77,15 @@ pub async fn postback(
     let status = response.status().as_u16();
     let body = response.json().await.unwrap_or(serde_json::Value::Null);
     (status, body)
+}
+
+/// Partner 2, "Red Traffic", whose postbacks go to `postback_url` (a URL
+/// template: `{conversion_id}` and the like stay as they are).
+pub async fn red_traffic_posting_to(db: &TestDb, postback_url: &str) {
+    db.exec(&format!(
+        "INSERT INTO partners (id, name, postback_url) VALUES (2, 'Red Traffic', '{postback_url}')"
+    ))
+    .await;
 }
 
 /// A partner's postback endpoint that answers 500 to the first `failures` calls.

@@ -418,11 +418,13 @@ async fn partner_postback_is_retried_until_the_partner_answers_and_each_attempt_
     let db = TestDb::create().await;
     db.exec(NETWORK).await;
     let partner = PartnerEndpoint::start(2).await;
-    db.exec(&format!(
-        "INSERT INTO partners (id, name, postback_url) VALUES (2, 'Red Traffic',
-         'http://{}/pb?click={{transaction_id}}&s1={{sub1}}&p={{payout}}&c={{conversion_id}}&e={{adv_event_id}}')",
-        partner.addr
-    ))
+    red_traffic_posting_to(
+        &db,
+        &format!(
+            "http://{}/pb?click={{transaction_id}}&s1={{sub1}}&p={{payout}}&c={{conversion_id}}&e={{adv_event_id}}",
+            partner.addr
+        ),
+    )
     .await;
     let mut config = config_for(Some(&db));
     config.postback_retry_ms = 50;
@@ -467,10 +469,10 @@ async fn over_a_soft_cap_the_conversion_stands_but_the_partner_is_not_told() {
     let db = TestDb::create().await;
     db.exec(NETWORK).await;
     let partner = PartnerEndpoint::start(0).await;
-    db.exec(&format!(
-        "INSERT INTO partners (id, name, postback_url) VALUES (2, 'Red Traffic', 'http://{}/pb?c={{conversion_id}}')",
-        partner.addr
-    ))
+    red_traffic_posting_to(
+        &db,
+        &format!("http://{}/pb?c={{conversion_id}}", partner.addr),
+    )
     .await;
     let server = start(config_for(Some(&db))).await;
     let client = client();
@@ -494,10 +496,10 @@ async fn a_sub_the_partner_asks_for_after_the_click_is_read_from_the_click_row()
     let db = TestDb::create().await;
     db.exec(NETWORK).await;
     let partner = PartnerEndpoint::start(0).await;
-    db.exec(&format!(
-        "INSERT INTO partners (id, name, postback_url) VALUES (2, 'Red Traffic', 'http://{}/pb?c={{conversion_id}}')",
-        partner.addr
-    ))
+    red_traffic_posting_to(
+        &db,
+        &format!("http://{}/pb?c={{conversion_id}}", partner.addr),
+    )
     .await;
     let mut config = config_for(Some(&db));
     config.reload_secs = 1;

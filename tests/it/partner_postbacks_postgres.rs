@@ -14,11 +14,13 @@ use crate::pg_proxy::PgProxy;
 /// Partner 2 gets postbacks at `path` on the endpoint, with the idempotency key.
 async fn network_with_partner(db: &TestDb, partner: &PartnerEndpoint, path: &str) {
     db.exec(NETWORK).await;
-    db.exec(&format!(
-        "INSERT INTO partners (id, name, postback_url) VALUES (2, 'Red Traffic',
-         'http://{}{path}?c={{conversion_id}}&k={{idempotency_key}}')",
-        partner.addr
-    ))
+    red_traffic_posting_to(
+        db,
+        &format!(
+            "http://{}{path}?c={{conversion_id}}&k={{idempotency_key}}",
+            partner.addr
+        ),
+    )
     .await;
 }
 
