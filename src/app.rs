@@ -187,6 +187,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         )
     });
     let sweeper = spawn_sweeper(counters.clone(), shutdown_rx.clone());
+    // Every instance maintains the partitions; the advisory locks make each
+    // change happen once. Rows never wait for it: a day without its partition
+    // goes to the default one.
+    let partition_task = restore_pool.clone().map(|pool| {
+        crate::partitions::task::spawn(pool, config.partition_settings(), shutdown_rx.clone())
+    });
     // KPI runs need the rollups, so only with a database; every instance runs
     // a scheduler, the advisory locks keep a link to one run at a time.
     let kpi_scheduler = restore_pool.clone().map(|pool| {
@@ -306,6 +312,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             reload.abort();
         }
         sweeper.abort();
+        if let Some(partitions) = partition_task {
+            partitions.abort();
+        }
         // It watches the shutdown signal; an open run rolls back.
         if let Some(scheduler) = kpi_scheduler {
             let _ = scheduler.await;

@@ -1,6 +1,6 @@
 //! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`,
 //! `explain`, `kpi simulate`, `kpi run`, `kpi show`, `rollup rebuild`,
-//! `partner-key new`, `offer-token new`.
+//! `partitions ensure | prune | list`, `partner-key new`, `offer-token new`.
 
 use std::path::PathBuf;
 
@@ -49,6 +49,12 @@ enum Command {
     Rollup {
         #[command(subcommand)]
         command: RollupCommand,
+    },
+    /// Daily partitions of the event tables and their retention (see
+    /// docs/OPERATIONS.md).
+    Partitions {
+        #[command(subcommand)]
+        command: crate::partitions::command::PartitionsCommand,
     },
     /// Partner API keys, stored as SHA-256 digests (see docs/MODEL.md).
     PartnerKey {
@@ -162,6 +168,9 @@ pub fn run() -> anyhow::Result<()> {
                     to,
                 },
         }) => runtime()?.block_on(rollup_rebuild(&database_url, from, to)),
+        Some(Command::Partitions { command }) => {
+            runtime()?.block_on(crate::partitions::command::run(command))
+        }
         Some(Command::PartnerKey { command }) => {
             runtime()?.block_on(crate::credentials::partner_key(command))
         }

@@ -13,6 +13,7 @@ use crate::conversions::ConversionSettings;
 use crate::counters::CounterStoreConfig;
 use crate::events::WriterSettings;
 use crate::http::CookiePolicy;
+use crate::partitions::task::MaintenanceSettings;
 use crate::postbacks::PostbackSettings;
 
 mod enrichment;
@@ -136,6 +137,16 @@ pub struct ServeConfig {
     #[arg(long, env = "SWITCHYARD_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
 
+    /// Days after today whose event partitions the server creates ahead
+    /// (docs/OPERATIONS.md "Partitions and retention").
+    #[arg(long, env = "SWITCHYARD_PARTITION_DAYS_AHEAD", default_value_t = 7)]
+    pub partition_days_ahead: u32,
+
+    /// Days before today whose raw events are kept; older days' partitions are
+    /// dropped every hour. Unset: raw events are kept forever.
+    #[arg(long, env = "SWITCHYARD_EVENT_RETENTION_DAYS")]
+    pub event_retention_days: Option<u32>,
+
     /// Redis URL for counters shared between instances (caps, recency, rate
     /// limits); without it counters are in-process.
     #[arg(long, env = "SWITCHYARD_REDIS_URL")]
@@ -251,6 +262,8 @@ impl ServeConfig {
             postback_queue: 1_000,
             reload_secs: 60,
             db_pool: 4,
+            partition_days_ahead: 7,
+            event_retention_days: None,
             redis_url: None,
             redis_timeout_ms: 50,
             enrichment: EnrichmentConfig::default(),
@@ -303,6 +316,9 @@ impl ServeConfig {
         if self.postback_queue == 0 {
             return Err(ConfigError::Zero("postback queue"));
         }
+        if self.event_retention_days == Some(0) {
+            return Err(ConfigError::Zero("event retention days"));
+        }
         Ok(())
     }
 
@@ -349,6 +365,14 @@ impl ServeConfig {
             redis_url: self.redis_url.clone(),
             timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
             ..CounterStoreConfig::default()
+        }
+    }
+
+    pub fn partition_settings(&self) -> MaintenanceSettings {
+        MaintenanceSettings {
+            days_ahead: self.partition_days_ahead,
+            retention_days: self.event_retention_days,
+            tick: crate::partitions::task::TICK,
         }
     }
 

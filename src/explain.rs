@@ -166,12 +166,13 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
     enricher.enrich(&mut visit, languages.as_deref());
 
     let counters = CounterStore::local_only(None);
+    let now = Utc::now();
     let inputs = Inputs {
-        transaction_id: TransactionId::random(&mut rand::rng()),
+        transaction_id: TransactionId::new(now, &mut rand::rng()),
         catalog: &catalog,
         counters: &counters,
         visit: &visit,
-        now: Utc::now(),
+        now,
     };
     let mut trace = Vec::new();
     let decision = match smart_link {

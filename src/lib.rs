@@ -17,6 +17,7 @@ pub mod hit_kind;
 pub mod http;
 pub mod kpi;
 pub mod observability;
+pub mod partitions;
 pub mod postbacks;
 pub mod rollups;
 pub mod routing;

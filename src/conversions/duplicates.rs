@@ -42,7 +42,10 @@ pub(super) async fn claim_unique(
         return Ok(Some(claims));
     };
     let in_postgres = async {
-        if lookup.click_converted(params.transaction_id).await? {
+        if lookup
+            .click_converted(params.transaction_id, click.created_at)
+            .await?
+        {
             return Ok(true);
         }
         match &params.order_id {

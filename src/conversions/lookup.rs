@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
 use super::click_index::ClickFacts;
@@ -45,6 +45,25 @@ type ClickRow = (
     Option<String>,
 );
 
+const CLICK_SQL: &str = "SELECT created_at, offer_id, advertiser_id, partner_id, smart_link_id,
+        sub1, sub2, sub3, sub4, sub5, source_id
+ FROM clicks WHERE transaction_id = $1 AND outcome = 'redirected'";
+
+fn click_facts(tid: TransactionId, r: ClickRow) -> Option<ClickFacts> {
+    Some(ClickFacts {
+        transaction_id: tid,
+        created_at: r.0,
+        offer_id: r.1?,
+        advertiser_id: r.2,
+        partner_id: r.3?,
+        smart_link_id: r.4,
+        subs: [r.5, r.6, r.7, r.8, r.9],
+        source_id: r.10,
+        kept: ClickTexts::ALL,
+        local: false,
+    })
+}
+
 impl ClickLookup {
     pub fn new(pool: PgPool, timeout: Duration) -> Self {
         Self {
@@ -55,38 +74,55 @@ impl ClickLookup {
         }
     }
 
-    /// A redirected click recorded in `clicks`.
+    /// A redirected click recorded in `clicks`. An id that carries its click
+    /// time is looked up within that millisecond, which prunes the probe to one
+    /// day's partition; one without (drawn before time-ordered ids), or whose
+    /// time-bound probe misses (a random id that looks time-ordered by chance),
+    /// is looked up by the id alone: one probe per partition.
     pub async fn click(&self, tid: TransactionId) -> Result<Option<ClickFacts>, LookupError> {
-        let query = sqlx::query_as::<_, ClickRow>(
-            "SELECT created_at, offer_id, advertiser_id, partner_id, smart_link_id,
-                    sub1, sub2, sub3, sub4, sub5, source_id
-             FROM clicks WHERE transaction_id = $1 AND outcome = 'redirected'",
-        )
-        .bind(tid.to_string())
-        .fetch_optional(&self.pool);
-        let row = self.bounded(query).await?;
-        Ok(row.and_then(|r| {
-            Some(ClickFacts {
-                transaction_id: tid,
-                created_at: r.0,
-                offer_id: r.1?,
-                advertiser_id: r.2,
-                partner_id: r.3?,
-                smart_link_id: r.4,
-                subs: [r.5, r.6, r.7, r.8, r.9],
-                source_id: r.10,
-                kept: ClickTexts::ALL,
-                local: false,
-            })
-        }))
+        if let Some(at) = tid.click_time() {
+            // Postgres rounds the stored time to microseconds, which can carry
+            // it just past the id's millisecond: the upper bound is inclusive.
+            let until = at + TimeDelta::milliseconds(1);
+            let query = sqlx::query_as::<_, ClickRow>(sqlx::AssertSqlSafe(format!(
+                "{CLICK_SQL} AND created_at BETWEEN $2 AND $3"
+            )))
+            .bind(tid.to_string())
+            .bind(at)
+            .bind(until)
+            .fetch_optional(&self.pool);
+            if let Some(row) = self.bounded(query).await? {
+                return Ok(click_facts(tid, row));
+            }
+            metrics::counter!("switchyard_conversion_lookup_untimed_total", "reason" => "missed")
+                .increment(1);
+        } else {
+            metrics::counter!("switchyard_conversion_lookup_untimed_total", "reason" => "untimed")
+                .increment(1);
+        }
+        let query = sqlx::query_as::<_, ClickRow>(CLICK_SQL)
+            .bind(tid.to_string())
+            .fetch_optional(&self.pool);
+        Ok(self
+            .bounded(query)
+            .await?
+            .and_then(|row| click_facts(tid, row)))
     }
 
-    /// An approved conversion already recorded for the click.
-    pub async fn click_converted(&self, tid: TransactionId) -> Result<bool, LookupError> {
+    /// An approved conversion already recorded for the click. A conversion
+    /// comes after its click, so only the partitions since the click's day (and
+    /// a day of clock skew between instances) are read.
+    pub async fn click_converted(
+        &self,
+        tid: TransactionId,
+        clicked_at: DateTime<Utc>,
+    ) -> Result<bool, LookupError> {
         let query = sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM conversions WHERE transaction_id = $1 AND status = 'approved')",
+            "SELECT EXISTS (SELECT 1 FROM conversions
+                            WHERE transaction_id = $1 AND status = 'approved' AND created_at >= $2)",
         )
         .bind(tid.to_string())
+        .bind(clicked_at - TimeDelta::days(1))
         .fetch_one(&self.pool);
         self.bounded(query).await
     }

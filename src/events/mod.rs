@@ -44,8 +44,10 @@ async fn yield_every_slice(done: usize) {
     }
 }
 
-/// A new 128-bit random id as 32 lowercase hex characters: the idempotency key
-/// of a conversion, event or postback attempt, drawn before it is queued.
+/// A new 128-bit id as 32 lowercase hex characters: the idempotency key of a
+/// conversion, event or postback attempt, drawn before it is queued. Time
+/// ordered like a transaction id, so that a day's keys append at the right
+/// edge of their index instead of landing all over it.
 pub fn new_event_id() -> String {
-    crate::routing::TransactionId::random(&mut rand::rng()).to_string()
+    crate::routing::TransactionId::new(chrono::Utc::now(), &mut rand::rng()).to_string()
 }

@@ -23,7 +23,10 @@ use crate::rollups::{self, Source};
 /// whose column order the encoders below follow.
 struct Target {
     table: &'static columns::Table,
-    /// The column(s) a replayed row collides on.
+    /// The column(s) a replayed row collides on. On the tables partitioned by
+    /// day (migration 0013) the unique key must hold `created_at`: a replayed
+    /// event carries its own `created_at`, so it meets itself in the same
+    /// partition, the default one included.
     key: &'static str,
     /// Whether its inserted rows count in the hourly rollups.
     rollup: Option<Source>,
@@ -31,22 +34,22 @@ struct Target {
 
 const CLICKS: Target = Target {
     table: &columns::CLICKS,
-    key: "transaction_id",
+    key: "transaction_id, created_at",
     rollup: Some(Source::Clicks),
 };
 const IMPRESSIONS: Target = Target {
     table: &columns::IMPRESSIONS,
-    key: "transaction_id",
+    key: "transaction_id, created_at",
     rollup: None,
 };
 const CONVERSIONS: Target = Target {
     table: &columns::CONVERSIONS,
-    key: "conversion_id",
+    key: "conversion_id, created_at",
     rollup: Some(Source::Conversions),
 };
 const CONVERSION_EVENTS: Target = Target {
     table: &columns::CONVERSION_EVENTS,
-    key: "event_id",
+    key: "event_id, created_at",
     rollup: Some(Source::ConversionEvents),
 };
 const POSTBACK_ATTEMPTS: Target = Target {

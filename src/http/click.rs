@@ -83,7 +83,7 @@ async fn offer_hit(
     let Some(catalog) = state.catalog.current() else {
         return hit::refuse(state, kind, HttpError::NotReady, &requester, now, started).await;
     };
-    let transaction_id = TransactionId::random(&mut rand::rng());
+    let transaction_id = TransactionId::new(now, &mut rand::rng());
     let mut visit = requester.visit(state, params);
     let new_visitor = cookies::identify_visitor(&mut visit, transaction_id);
     let inputs = routing::Inputs {

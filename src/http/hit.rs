@@ -137,7 +137,7 @@ pub async fn refuse(
         | HttpError::NotFound => (RuleCode::InvalidRequest, None),
     };
     let decision = Decision {
-        transaction_id: crate::routing::TransactionId::random(&mut rand::rng()),
+        transaction_id: crate::routing::TransactionId::new(now, &mut rand::rng()),
         requested_offer_id: None,
         smart_link_id: None,
         outcome: Outcome::Discard {

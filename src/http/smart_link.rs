@@ -65,7 +65,7 @@ async fn smart_link_hit(
         let error = HttpError::UnknownSmartLink;
         return hit::refuse(&state, HitKind::Click, error, &requester, now, started).await;
     };
-    let transaction_id = TransactionId::random(&mut rand::rng());
+    let transaction_id = TransactionId::new(now, &mut rand::rng());
     let mut visit = requester.visit(&state, params);
     let new_visitor = cookies::identify_visitor(&mut visit, transaction_id);
     // Seeded here because the thread-local generator cannot cross an await.
