@@ -45,9 +45,21 @@ type ClickRow = (
     Option<String>,
 );
 
-const CLICK_SQL: &str = "SELECT created_at, offer_id, advertiser_id, partner_id, smart_link_id,
-        sub1, sub2, sub3, sub4, sub5, source_id
- FROM clicks WHERE transaction_id = $1 AND outcome = 'redirected'";
+macro_rules! click_sql {
+    ($($bound:literal)?) => {
+        concat!(
+            "SELECT created_at, offer_id, advertiser_id, partner_id, smart_link_id,
+                    sub1, sub2, sub3, sub4, sub5, source_id
+             FROM clicks WHERE transaction_id = $1 AND outcome = 'redirected'",
+            $($bound)?
+        )
+    };
+}
+
+/// A click by its id alone: one index probe per partition of `clicks`.
+pub const CLICK_SQL: &str = click_sql!();
+/// A click by its id and the millisecond its id names: one partition.
+pub const CLICK_AT_SQL: &str = click_sql!(" AND created_at BETWEEN $2 AND $3");
 
 fn click_facts(tid: TransactionId, r: ClickRow) -> Option<ClickFacts> {
     Some(ClickFacts {
@@ -84,13 +96,11 @@ impl ClickLookup {
             // Postgres rounds the stored time to microseconds, which can carry
             // it just past the id's millisecond: the upper bound is inclusive.
             let until = at + TimeDelta::milliseconds(1);
-            let query = sqlx::query_as::<_, ClickRow>(sqlx::AssertSqlSafe(format!(
-                "{CLICK_SQL} AND created_at BETWEEN $2 AND $3"
-            )))
-            .bind(tid.to_string())
-            .bind(at)
-            .bind(until)
-            .fetch_optional(&self.pool);
+            let query = sqlx::query_as::<_, ClickRow>(CLICK_AT_SQL)
+                .bind(tid.to_string())
+                .bind(at)
+                .bind(until)
+                .fetch_optional(&self.pool);
             if let Some(row) = self.bounded(query).await? {
                 return Ok(click_facts(tid, row));
             }

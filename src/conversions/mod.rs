@@ -19,6 +19,7 @@ mod rows;
 mod verdict;
 
 pub use click_index::{ClickFacts, ClickIndex, NewClick};
+pub use lookup::{CLICK_AT_SQL, CLICK_SQL};
 pub use params::{PostbackParamError, PostbackParams};
 pub use pricing::price;
 pub use record::{ConversionSettings, Conversions};

@@ -68,8 +68,12 @@ async fn ensure_table(
     .fetch_all(&mut *conn)
     .await?;
     days.extend(stray);
-    let existing = list(&mut conn, table).await?;
     drop(conn);
+    // Under the lock: another instance's prune may be dropping a partition,
+    // whose bounds can then not be read.
+    let mut tx = begin(pool, table).await?;
+    let existing = list(&mut tx, table).await?;
+    tx.commit().await?;
     for day in days {
         let end = day + DAY;
         if existing.iter().any(|p| p.overlaps(day, end)) {

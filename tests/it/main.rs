@@ -22,6 +22,7 @@ mod hung_up_postbacks;
 mod kpi_postgres;
 mod kpi_scheduler_postgres;
 mod outage_postgres;
+mod partitions_postgres;
 mod partner_postbacks_postgres;
 mod retargeting_postgres;
 mod rollups_postgres;

@@ -19,12 +19,12 @@ use crate::common::*;
 use crate::pg_proxy::PgProxy;
 
 /// Smart link, offer, hour, clicks, unique clicks, conversions, events, payout, revenue.
-type LinkRow = (i64, i64, DateTime<Utc>, i64, i64, i64, i64, String, String);
+pub(crate) type LinkRow = (i64, i64, DateTime<Utc>, i64, i64, i64, i64, String, String);
 /// Offer, partner, hour, and the same figures.
-type PartnerRow = LinkRow;
+pub(crate) type PartnerRow = LinkRow;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Totals {
+pub(crate) struct Totals {
     clicks: i64,
     unique_clicks: i64,
     conversions: i64,
@@ -125,7 +125,7 @@ fn conversion_event(
 /// direct and through two smart links, on three offers and two partners,
 /// unique and not, redirected and discarded; conversions and events approved
 /// and rejected, each under its click's link and offer, some in a later hour.
-fn mixed_load(first: u128, n: u128, start: DateTime<Utc>) -> Vec<Event> {
+pub(crate) fn mixed_load(first: u128, n: u128, start: DateTime<Utc>) -> Vec<Event> {
     let span: u128 = 5 * 3600;
     (first..first + n)
         .map(|i| {
@@ -153,7 +153,7 @@ fn mixed_load(first: u128, n: u128, start: DateTime<Utc>) -> Vec<Event> {
 }
 
 /// What the events say the rollups hold in total, each event counted once.
-fn totals(events: &[Event]) -> Totals {
+pub(crate) fn totals(events: &[Event]) -> Totals {
     let mut seen = std::collections::HashSet::new();
     let mut t = Totals::default();
     for event in events {
@@ -181,7 +181,7 @@ fn totals(events: &[Event]) -> Totals {
     t
 }
 
-async fn rollup_totals(db: &TestDb, table: &str) -> Totals {
+pub(crate) async fn rollup_totals(db: &TestDb, table: &str) -> Totals {
     let (clicks, unique_clicks, conversions, events, payout, revenue): (
         i64,
         i64,
@@ -211,7 +211,7 @@ async fn rollup_totals(db: &TestDb, table: &str) -> Totals {
 const FIGURES: &str = "clicks, unique_clicks, conversions, events, \
                        trim_scale(payout)::text, trim_scale(revenue)::text";
 
-async fn rollups(db: &TestDb) -> (Vec<LinkRow>, Vec<PartnerRow>) {
+pub(crate) async fn rollups(db: &TestDb) -> (Vec<LinkRow>, Vec<PartnerRow>) {
     let links = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT smart_link_id, offer_id, hour, {FIGURES} FROM smart_link_offer_hourly ORDER BY 1, 2, 3"
     )))
@@ -229,7 +229,7 @@ async fn rollups(db: &TestDb) -> (Vec<LinkRow>, Vec<PartnerRow>) {
 
 /// The rollups computed straight from the raw tables, written independently of
 /// the migration's rebuild on purpose.
-async fn from_raw(db: &TestDb) -> (Vec<LinkRow>, Vec<PartnerRow>) {
+pub(crate) async fn from_raw(db: &TestDb) -> (Vec<LinkRow>, Vec<PartnerRow>) {
     let raw = |a: &str, b: &str| {
         format!(
             "SELECT {a}, {b}, hour, sum(c)::bigint, sum(u)::bigint, sum(v)::bigint, sum(e)::bigint,
@@ -259,7 +259,7 @@ async fn from_raw(db: &TestDb) -> (Vec<LinkRow>, Vec<PartnerRow>) {
 }
 
 /// The rollups equal the raw tables, and sum to what `events` say.
-async fn assert_counted_once(db: &TestDb, events: &[Event]) {
+pub(crate) async fn assert_counted_once(db: &TestDb, events: &[Event]) {
     let (links, partners) = rollups(db).await;
     let (raw_links, raw_partners) = from_raw(db).await;
     assert!(!links.is_empty() && !partners.is_empty());
