@@ -32,14 +32,20 @@ fn click(n: u128, ordered: bool) -> Event {
         transaction_id,
         created_at: now,
         redirected,
-        discard_rule: (!redirected).then(|| "IP_RECENCY".to_owned()),
+        discard_rule: (!redirected).then(|| "IP_RECENCY".into()),
         discard_detail: None,
         requested_offer_id: link.is_none().then_some(1 + (n % 997) as i64),
         offer_id: redirected.then_some(1 + (n % 997) as i64),
         advertiser_id: Some(1 + (n % 50) as i64),
         partner_id: Some(1 + (n % 1_000) as i64),
         smart_link_id: link,
-        subs: [Some(format!("s{n}")), Some("banner".to_owned()), None, None, None],
+        subs: [
+            Some(format!("s{n}")),
+            Some("banner".to_owned()),
+            None,
+            None,
+            None,
+        ],
         source_id: None,
         idfa: None,
         gaid: None,
@@ -59,7 +65,10 @@ async fn main() -> anyhow::Result<()> {
     let batches: u128 = args.next().map_or(Ok(40), |b| b.parse())?;
     let ordered = args.next().as_deref() != Some("random");
     let first: u128 = args.next().map_or(Ok(0), |f| f.parse())?;
-    let pool = PgPoolOptions::new().max_connections(2).connect(&url).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&url)
+        .await?;
     let sink = Sink::Postgres(pool.clone());
     let batch_of = |b: u128| -> Vec<Event> {
         (first + b * BATCH..first + (b + 1) * BATCH)

@@ -27,21 +27,24 @@ BUDGET_SECS=${BUDGET_SECS:-1200}
 BATCHES=${BATCHES:-40}
 TARGET=${CARGO_TARGET_DIR:-target}
 
-cargo build --quiet --release --example partition_ingest --bin switchyard
-SWITCHYARD=$TARGET/release/switchyard
+SWITCHYARD=${SWITCHYARD:-$TARGET/release/switchyard}
 INGEST=$TARGET/release/examples/partition_ingest
+[ -x "$SWITCHYARD" ] || cargo build --quiet --release --bin switchyard
 
+# Postgres refuses to run as root: then as the packaged `postgres` user.
+AS=()
 mkdir -p "$DIR"
+if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); chown postgres "$DIR"; fi
 if [ ! -f "$DIR/data/PG_VERSION" ]; then
-  "$PGBIN/initdb" -D "$DIR/data" -U postgres --auth=trust >/dev/null
+  "${AS[@]}" "$PGBIN/initdb" -D "$DIR/data" -U postgres --auth=trust >/dev/null
 fi
 # wal_level=minimal lets the generated partitions skip the WAL (created and
 # filled in one transaction); the writer's inserts are logged as usual.
-taskset -c "$PG_CORE" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -w -o \
+taskset -c "$PG_CORE" "${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -w -o \
   "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c shared_buffers=1GB -c max_wal_size=8GB \
    -c checkpoint_timeout=30min -c wal_level=minimal -c max_wal_senders=0 \
    -c maintenance_work_mem=512MB" start >/dev/null
-trap '"$PGBIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
+trap '"${AS[@]}" "$PGBIN/pg_ctl" -D "$DIR/data" -m fast stop >/dev/null' EXIT
 
 url() { echo "postgres://postgres@127.0.0.1:$PORT/$1"; }
 q() { "$PGBIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -d "$1" -Atq -v ON_ERROR_STOP=1 -c "$2"; }
@@ -56,6 +59,49 @@ ingest() { # db layout first -> rows/s
 }
 us() { awk -v r="$1" 'BEGIN { printf "%.2f", 1e6 / r }'; }
 SECONDARY=(clicks_created_brin clicks_offer_time_idx clicks_partner_time_idx clicks_smart_link_time_idx)
+
+# The history first: it is the long part, and needs no ingest binary.
+fresh bench_big
+today=$(q bench_big "SELECT (now() AT TIME ZONE 'UTC')::date")
+gen_day() { # day rows partition
+  local next
+  next=$(q bench_big "SELECT ('$1'::date + 1)::text")
+  q bench_big "BEGIN;
+    CREATE TABLE $3 (LIKE clicks INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+    INSERT INTO $3 (transaction_id, created_at, outcome, discard_rule, requested_offer_id,
+                    offer_id, advertiser_id, partner_id, smart_link_id, sub1, sub2, ip,
+                    user_agent, country, is_unique)
+    SELECT lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7'
+             || substr(h, 1, 3) || '8' || substr(h, 4, 15),
+           t,
+           CASE WHEN g % 10 = 0 THEN 'discarded' ELSE 'redirected' END::hit_outcome,
+           CASE WHEN g % 10 = 0 THEN 'IP_RECENCY' END,
+           CASE WHEN g % 4 = 0 THEN 1 + g % 997 END,
+           CASE WHEN g % 10 <> 0 THEN 1 + g % 997 END,
+           1 + g % 50, 1 + g % 1000,
+           CASE WHEN g % 4 <> 0 THEN 1 + g % 3 END,
+           's' || g, 'banner',
+           '10.0.0.0'::inet + (g % 16777216),
+           'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36',
+           'US', g % 5 <> 0
+    FROM generate_series(1, $2) g,
+         LATERAL (SELECT '$1'::timestamptz + (g * (86000.0 / $2)) * interval '1 second' AS t,
+                         md5(g::text || '$1') AS h) x;
+    ALTER TABLE clicks ATTACH PARTITION $3 FOR VALUES FROM ('$1 00:00+00') TO ('$next 00:00+00');
+    COMMIT;"
+}
+started=$SECONDS
+days=0
+for d in $(seq 1 "$HISTORY_DAYS"); do
+  [ $((SECONDS - started)) -lt "$BUDGET_SECS" ] || break
+  day=$(q bench_big "SELECT ('$today'::date - $d)::text")
+  gen_day "$day" "$ROWS_PER_DAY" "clicks_p${day//-/}"
+  days=$d
+done
+gen_secs=$((SECONDS - started))
+history=$(q bench_big "SELECT count(*) FROM clicks")
+q bench_big "VACUUM ANALYZE clicks"
+cargo build --quiet --release --example partition_ingest
 
 echo "## Ingest into an empty day partition ($((BATCHES * 5000)) clicks, batches of 5,000)"
 echo
@@ -84,44 +130,6 @@ q postgres "DROP DATABASE bench_random WITH (FORCE)"
 echo
 echo "## From empty to large"
 echo
-fresh bench_big
-today=$(q bench_big "SELECT date_trunc('day', now(), 'UTC')::date")
-gen_day() { # day rows partition
-  q bench_big "BEGIN;
-    CREATE TABLE $3 (LIKE clicks INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-    INSERT INTO $3 (transaction_id, created_at, outcome, discard_rule, requested_offer_id,
-                    offer_id, advertiser_id, partner_id, smart_link_id, sub1, sub2, ip,
-                    user_agent, country, is_unique)
-    SELECT lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7'
-             || substr(h, 1, 3) || '8' || substr(h, 4, 15),
-           t,
-           CASE WHEN g % 10 = 0 THEN 'discarded' ELSE 'redirected' END::hit_outcome,
-           CASE WHEN g % 10 = 0 THEN 'IP_RECENCY' END,
-           CASE WHEN g % 4 = 0 THEN 1 + g % 997 END,
-           CASE WHEN g % 10 <> 0 THEN 1 + g % 997 END,
-           1 + g % 50, 1 + g % 1000,
-           CASE WHEN g % 4 <> 0 THEN 1 + g % 3 END,
-           's' || g, 'banner',
-           '10.0.0.0'::inet + (g % 16777216),
-           'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36',
-           'US', g % 5 <> 0
-    FROM generate_series(1, $2) g,
-         LATERAL (SELECT '$1'::timestamptz + (g * (86000.0 / $2)) * interval '1 second' AS t,
-                         md5(g::text || '$1') AS h) x;
-    ALTER TABLE clicks ATTACH PARTITION $3 FOR VALUES FROM ('$1 00:00+00') TO (('$1'::date + 1)::text || ' 00:00+00');
-    COMMIT;"
-}
-started=$SECONDS
-days=0
-for d in $(seq 1 "$HISTORY_DAYS"); do
-  [ $((SECONDS - started)) -lt "$BUDGET_SECS" ] || break
-  day=$(q bench_big "SELECT ('$today'::date - $d)::text")
-  gen_day "$day" "$ROWS_PER_DAY" "clicks_p${day//-/}"
-  days=$d
-done
-gen_secs=$((SECONDS - started))
-history=$(q bench_big "SELECT count(*) FROM clicks")
-q bench_big "VACUUM ANALYZE clicks"
 big_empty=$(ingest bench_big ordered 0)
 # Today's partition as a busy day has it: $TODAY_ROWS clicks before these.
 tp="clicks_p${today//-/}"

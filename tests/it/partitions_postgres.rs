@@ -364,3 +364,42 @@ async fn the_server_keeps_partitions_ahead_and_prunes_on_its_own() {
     server.shutdown().await.unwrap();
     db.drop_database().await;
 }
+
+fn switchyard(db: &TestDb, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("SWITCHYARD_EVENT_RETENTION_DAYS")
+        .env_remove("SWITCHYARD_PARTITION_DAYS_AHEAD")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "switchyard {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_partitions_command_creates_lists_and_prunes() {
+    let db = TestDb::create().await;
+    let ensured = switchyard(&db, &["partitions", "ensure", "--days-ahead", "2"]);
+    assert!(ensured.starts_with("12 partitions created"), "{ensured}");
+    let tomorrow = partitions::partition_name("impressions", today() + DAY);
+    let listed = switchyard(&db, &["partitions", "list"]);
+    assert!(
+        listed.contains(&format!(
+            "{tomorrow} [{}, {})",
+            (today() + DAY).to_rfc3339(),
+            (today() + DAY * 2).to_rfc3339()
+        )),
+        "{listed}"
+    );
+    assert!(listed.contains("clicks_default DEFAULT"), "{listed}");
+    // Keeping no day before today drops nothing made for today onwards.
+    let pruned = switchyard(&db, &["partitions", "prune", "--retention-days", "1"]);
+    assert!(pruned.contains("0 partitions dropped"), "{pruned}");
+    assert_eq!(partition_names(&db, "clicks").await.len(), 4);
+    db.drop_database().await;
+}
