@@ -139,13 +139,13 @@ async fn upgrading_tables_with_rows_keeps_every_row_findable() {
 
     // New clicks go to their own day's partition, created at start.
     let todays = partitions::partition_name("clicks", today());
-    let created = eventually(Duration::from_secs(10), || async {
+    let created = eventually(Duration::from_secs(30), || async {
         partition_names(&db, "clicks").await.contains(&todays)
     })
     .await;
     assert!(created, "today's partition was created at start");
     let new = conversion_support::click(&client, server.addr, OFFER_FLAT, 1, "after").await;
-    let written = eventually(Duration::from_secs(10), || async {
+    let written = eventually(Duration::from_secs(30), || async {
         partition_of(&db, "clicks", "transaction_id", &new)
             .await
             .is_some()
@@ -347,7 +347,7 @@ async fn the_server_keeps_partitions_ahead_and_prunes_on_its_own() {
     config.event_retention_days = Some(30);
     let server = start(config).await;
     let ahead = partitions::partition_name("conversion_events", today() + DAY * 3);
-    let done = eventually(Duration::from_secs(15), || async {
+    let done = eventually(Duration::from_secs(60), || async {
         partition_names(&db, "conversion_events")
             .await
             .contains(&ahead)
@@ -356,7 +356,7 @@ async fn the_server_keeps_partitions_ahead_and_prunes_on_its_own() {
     .await;
     assert!(done, "{:?}", partition_names(&db, "clicks").await);
     let gauge = "switchyard_partitions_covered_until_timestamp_seconds{table=\"clicks\"}";
-    let reported = eventually(Duration::from_secs(10), || async {
+    let reported = eventually(Duration::from_secs(30), || async {
         metrics_text(&server).await.contains(gauge)
     })
     .await;
