@@ -280,12 +280,19 @@ async fn postback_for_an_offer_paused_since_the_click_is_rejected() {
     let server = start(config).await;
     let client = client();
     let tid = click(&client, server.addr, OFFER_FLAT, 1, "s").await;
-    let version = server.catalog.current().unwrap().version;
     db.exec("UPDATE offers SET status = 'paused' WHERE id = 1")
         .await;
+    // The pause itself, not a newer version: a periodic reload that began
+    // before the UPDATE may land after it with the offer still active.
     assert!(
         eventually(Duration::from_secs(10), || async {
-            server.catalog.current().unwrap().version > version
+            server
+                .catalog
+                .current()
+                .unwrap()
+                .offer(OFFER_FLAT)
+                .map(|o| o.status)
+                == Some(switchyard::catalog::source::Status::Paused)
         })
         .await,
         "catalog did not reload"
