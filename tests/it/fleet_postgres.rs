@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use sqlx::Connection;
 
-use crate::common::{TestDb, client, eventually, location};
+use crate::common::{TestDb, client, eventually, location, wait_ready};
 
 /// Per-instance counters in the shared Redis are keyed by offer id: ids of
 /// this run only keep other runs' counts out.
@@ -45,7 +45,8 @@ fn free_port() -> u16 {
 }
 
 /// One `switchyard serve` child process with its own working directory,
-/// spill directory, ports and log file.
+/// spill directory, ports and log file (left in the temp directory when the
+/// test fails).
 struct Instance {
     name: String,
     child: tokio::process::Child,
@@ -86,24 +87,6 @@ impl Instance {
             admin,
             log,
         }
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("http://{}/readyz", self.addr);
-        let ready = eventually(Duration::from_secs(30), || async {
-            client()
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        })
-        .await;
-        assert!(
-            ready,
-            "{} never became ready: {}",
-            self.name,
-            self.log_text()
-        );
     }
 
     fn log_text(&self) -> String {
@@ -325,7 +308,7 @@ async fn three_instances_share_caps_catalog_events_and_kpi_runs() {
         })
         .collect();
     for instance in &fleet {
-        instance.wait_ready().await;
+        wait_ready(instance.addr).await;
     }
     assert_kpi_runs_once(&db, &fleet, gate).await;
 
@@ -436,7 +419,7 @@ async fn three_instances_share_caps_catalog_events_and_kpi_runs() {
     // Its replacement takes over its spill directory: the kernel released
     // the lock with the killed process.
     let replacement = Instance::spawn("i1-again", &db.url, &home.join("i1-again"), &spill(1));
-    replacement.wait_ready().await;
+    wait_ready(replacement.addr).await;
     let answer = click(&client, &replacement, open, "i1-replacement").await;
     assert_eq!(answer.0, 302);
     sent.note(1, &answer);
