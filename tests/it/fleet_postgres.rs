@@ -1,9 +1,11 @@
 //! A fleet (issue 13, part 3): three `switchyard serve` processes on one
 //! Postgres database and one Redis, each with its own ports and spill
 //! directory, driven over real HTTP. Caps hold across them, one committed
-//! catalog change reaches all three, each writes its own events and every row
-//! lands once, a KPI link runs once, and SIGKILL of one leaves the others
-//! redirecting. See docs/OPERATIONS.md, *Running a fleet*.
+//! catalog change reaches all three and a bad one is refused by all three,
+//! each writes its own events and every row lands once, a KPI link runs once,
+//! a second process cannot take a live instance's spill directory, and
+//! SIGKILL of one leaves the others redirecting. See docs/OPERATIONS.md,
+//! *Running a fleet*.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
