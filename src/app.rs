@@ -129,6 +129,17 @@ fn remember_spilled(conversions: &Conversions, spilled: &[Event]) {
 
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     config.validate()?;
+    // First, and locked before it is read: a second instance on the same
+    // directory stops here, before it touches Postgres, Redis or the file the
+    // first one appends to and removes.
+    let spill = match &config.spill_dir {
+        Some(dir) => Some(
+            SpillFile::open(dir)
+                .await
+                .with_context(|| format!("opening the spill directory {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let prometheus = crate::observability::prometheus()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let catalog = CatalogHandle::new();
@@ -207,14 +218,6 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let spilled = match &config.spill_dir {
         Some(dir) => spilled_for_attribution(dir).await,
         None => Vec::new(),
-    };
-    let spill = match &config.spill_dir {
-        Some(dir) => Some(
-            SpillFile::open(dir)
-                .await
-                .with_context(|| format!("opening the spill directory {}", dir.display()))?,
-        ),
-        None => None,
     };
     let (events, writer) = spawn_writer(sink, config.writer_settings(), spill);
     let (postback_queue, postback_task) = crate::postbacks::spawn_dispatcher(

@@ -8,7 +8,11 @@
 //! every sink write is idempotent on the events' own ids.
 //!
 //! **Invariant:** only the writer task touches the file; one directory per
-//! running process.
+//! running process. `open` holds an exclusive lock on `events.spill.lock` in the
+//! directory for as long as the writer lives, so a second instance pointed at
+//! the same directory (a shared volume, the same working directory) refuses to
+//! start instead of removing the file under the first one's appends. The
+//! kernel drops the lock with the process, SIGKILL included.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,7 @@ use super::record::Event;
 use super::yield_every_slice;
 
 const FILE_NAME: &str = "events.spill.jsonl";
+const LOCK_NAME: &str = "events.spill.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpillError {
@@ -30,6 +35,10 @@ pub enum SpillError {
     },
     #[error("event encoding: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error(
+        "spill directory {dir} is in use by another running process: give each instance its own SWITCHYARD_SPILL_DIR"
+    )]
+    InUse { dir: String },
 }
 
 #[derive(Debug)]
@@ -44,6 +53,9 @@ pub struct SpillFile {
     /// When the oldest event still waiting in the file happened (approximately,
     /// after partial replays): for the lag metric.
     oldest: Option<DateTime<Utc>>,
+    /// The directory's lock, held until the writer drops the file; `None` for
+    /// a read-only look (`for_each_event`).
+    _lock: Option<std::fs::File>,
 }
 
 /// Events read back from the file, and how far they reach.
@@ -78,9 +90,17 @@ impl Chunk {
 }
 
 impl SpillFile {
-    /// Opens (without creating) the spill file in `dir`; a file left by a previous
-    /// run becomes this run's backlog.
+    /// Locks `dir` for this process (creating it) and opens (without creating)
+    /// the spill file in it; a file left by a previous run becomes this run's
+    /// backlog. Fails with `InUse` while another process holds the directory.
     pub async fn open(dir: &Path) -> Result<Self, SpillError> {
+        let lock = lock_dir(dir).await?;
+        let mut spill = Self::unlocked(dir).await?;
+        spill._lock = Some(lock);
+        Ok(spill)
+    }
+
+    async fn unlocked(dir: &Path) -> Result<Self, SpillError> {
         let path = dir.join(FILE_NAME);
         let mut spill = Self {
             path,
@@ -88,6 +108,7 @@ impl SpillFile {
             len: 0,
             torn_tail: false,
             oldest: None,
+            _lock: None,
         };
         match tokio::fs::metadata(&spill.path).await {
             Ok(meta) => spill.len = meta.len(),
@@ -243,11 +264,38 @@ impl SpillFile {
     }
 }
 
+/// Takes the directory's exclusive lock without waiting: a held lock means
+/// another live process writes there.
+async fn lock_dir(dir: &Path) -> Result<std::fs::File, SpillError> {
+    let io = |source| SpillError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    let file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_NAME))
+        .await
+        .map_err(io)?
+        .into_std()
+        .await;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SpillError::InUse {
+            dir: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+    }
+}
+
 /// Calls `visit` with every event in a spill directory, without consuming the
 /// file and without holding it all in memory: lets the conversion indexes learn
-/// about clicks and conversions spilled by a previous run.
+/// about clicks and conversions spilled by a previous run. It takes no lock:
+/// the caller holds the directory through its own `SpillFile::open`.
 pub async fn for_each_event(dir: &Path, mut visit: impl FnMut(&Event)) -> Result<(), SpillError> {
-    let mut spill = SpillFile::open(dir).await?;
+    let mut spill = SpillFile::unlocked(dir).await?;
     while spill.backlog_bytes() > 0 {
         let chunk = spill.read_chunk(10_000).await?;
         chunk.events.iter().for_each(&mut visit);

@@ -9,7 +9,7 @@ use chrono::Utc;
 use super::Attribution;
 use super::record::{ConversionRecord, ConversionStatus, Event};
 use super::sink::Sink;
-use super::spill::SpillFile;
+use super::spill::{SpillError, SpillFile};
 use super::writer::{WriterSettings, spawn_writer};
 use crate::catalog::money::Micros;
 use crate::routing::TransactionId;
@@ -64,6 +64,20 @@ async fn spilled_events_read_back_equal() {
     spill.consumed(chunk.replayed()).await.unwrap();
     assert_eq!(spill.backlog_bytes(), 0);
     assert!(!spill.path().exists(), "a fully replayed file is removed");
+}
+
+/// Two writers on one file would lose events: the first removes the file
+/// after replaying its own length, with the second's appends in it.
+#[tokio::test]
+async fn a_held_spill_directory_is_refused_until_its_writer_is_gone() {
+    let dir = temp_dir("held");
+    let first = SpillFile::open(&dir).await.unwrap();
+    assert!(matches!(
+        SpillFile::open(&dir).await,
+        Err(SpillError::InUse { .. })
+    ));
+    drop(first);
+    SpillFile::open(&dir).await.unwrap();
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use switchyard::catalog::Status;
+
 use crate::common::*;
 use crate::conversion_support::*;
 
@@ -282,17 +284,11 @@ async fn postback_for_an_offer_paused_since_the_click_is_rejected() {
     let tid = click(&client, server.addr, OFFER_FLAT, 1, "s").await;
     db.exec("UPDATE offers SET status = 'paused' WHERE id = 1")
         .await;
-    // The pause itself, not a newer version: a periodic reload that began
-    // before the UPDATE may land after it with the offer still active.
+    // Waits for the change itself: a periodic reload that began before the
+    // UPDATE also bumps the version, and used to let the postback see the old offer.
     assert!(
         eventually(Duration::from_secs(10), || async {
-            server
-                .catalog
-                .current()
-                .unwrap()
-                .offer(OFFER_FLAT)
-                .map(|o| o.status)
-                == Some(switchyard::catalog::source::Status::Paused)
+            server.catalog.current().unwrap().offer(1).unwrap().status == Status::Paused
         })
         .await,
         "catalog did not reload"
@@ -521,15 +517,22 @@ async fn a_sub_the_partner_asks_for_after_the_click_is_read_from_the_click_row()
         .await,
         "the click row was not written"
     );
-    let version = server.catalog.current().unwrap().version;
+    let postback_url = format!("http://{}/pb?s1={{sub1}}", partner.addr);
     db.exec(&format!(
-        "UPDATE partners SET postback_url = 'http://{}/pb?s1={{sub1}}' WHERE id = 2",
-        partner.addr
+        "UPDATE partners SET postback_url = '{postback_url}' WHERE id = 2"
     ))
     .await;
+    // The change itself, not the version: see the paused-offer test.
     assert!(
         eventually(Duration::from_secs(10), || async {
-            server.catalog.current().unwrap().version > version
+            server
+                .catalog
+                .current()
+                .unwrap()
+                .partner(2)
+                .unwrap()
+                .postback_url
+                == Some(postback_url.clone())
         })
         .await,
         "catalog did not reload"

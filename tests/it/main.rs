@@ -17,6 +17,7 @@ mod conversions_postgres;
 mod cookies_chromium;
 mod counters_redis;
 mod docs_agree;
+mod fleet_postgres;
 mod grafana_dashboard;
 mod hung_up_postbacks;
 mod kpi_postgres;
