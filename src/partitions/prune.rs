@@ -83,9 +83,14 @@ async fn prune_table(
         // One transaction each: a drop waits for the table's readers, and a
         // long one then holds up a single day, not the whole prune.
         let mut tx = begin(pool, table).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
-            .execute(&mut *tx)
-            .await?;
+        // The name comes from the catalog: an operator may have named a
+        // partition of their own anything, so it is quoted.
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS {quoted}"
+        )))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         metrics::counter!("switchyard_partitions_dropped_total", "table" => table.to_owned())
             .increment(1);
