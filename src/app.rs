@@ -198,6 +198,23 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         )
     });
 
+    // Offer URL scans are stored in Postgres, so only with a database; every
+    // instance runs a scanner, the advisory locks keep an offer to one scan.
+    let scanner = match (&restore_pool, config.scan.enabled) {
+        (Some(pool), true) => {
+            let scanner = crate::scanner::Scanner::new(&config.scan)
+                .context("configuring the offer URL scanner (SWITCHYARD_SCAN_*)")?;
+            Some(crate::scanner::schedule::spawn(
+                pool.clone(),
+                catalog.clone(),
+                Arc::new(scanner),
+                crate::scanner::schedule::TICK,
+                shutdown_rx.clone(),
+            ))
+        }
+        _ => None,
+    };
+
     let spilled = match &config.spill_dir {
         Some(dir) => spilled_for_attribution(dir).await,
         None => Vec::new(),
@@ -309,6 +326,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         // It watches the shutdown signal; an open run rolls back.
         if let Some(scheduler) = kpi_scheduler {
             let _ = scheduler.await;
+        }
+        // It watches the shutdown signal; an open scan rolls back.
+        if let Some(scanner) = scanner {
+            let _ = scanner.await;
         }
         if let Some(restorer) = cap_restorer {
             restorer.abort();

@@ -16,8 +16,10 @@ use crate::http::CookiePolicy;
 use crate::postbacks::PostbackSettings;
 
 mod enrichment;
+mod scan;
 
 pub use enrichment::EnrichmentConfig;
+pub use scan::ScanConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -165,6 +167,10 @@ pub struct ServeConfig {
     /// still allow third-party cookies.
     #[arg(long, env = "SWITCHYARD_TRACKING_HTTPS", default_value_t = false)]
     pub tracking_https: bool,
+
+    /// The offer URL scanner.
+    #[command(flatten)]
+    pub scan: ScanConfig,
 }
 
 /// Where the admin listener binds, if anywhere.
@@ -257,6 +263,7 @@ impl ServeConfig {
             public_host: None,
             cookie_domain: Vec::new(),
             tracking_https: false,
+            scan: ScanConfig::default(),
         }
     }
 

@@ -21,5 +21,6 @@ pub mod postbacks;
 pub mod rollups;
 pub mod routing;
 pub mod rules;
+pub mod scanner;
 pub mod targeting;
 pub mod visit;

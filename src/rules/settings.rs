@@ -17,7 +17,7 @@ use super::RuleCode;
 use crate::catalog::source::{RuleRow, RuleScope};
 
 /// The rules an admin can configure, in evaluation order.
-pub const CONFIGURABLE: [RuleCode; 19] = [
+pub const CONFIGURABLE: [RuleCode; 21] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
     RuleCode::InactiveAdvertiser,
@@ -37,6 +37,8 @@ pub const CONFIGURABLE: [RuleCode; 19] = [
     RuleCode::Recency,
     RuleCode::IpRateLimit,
     RuleCode::IpUaRateLimit,
+    RuleCode::DoesNotReachStore,
+    RuleCode::DoesNotReachTracker,
 ];
 
 fn slot(code: RuleCode) -> Option<usize> {
@@ -51,6 +53,8 @@ fn active_by_default(code: RuleCode) -> bool {
             | RuleCode::Recency
             | RuleCode::IpRateLimit
             | RuleCode::IpUaRateLimit
+            | RuleCode::DoesNotReachStore
+            | RuleCode::DoesNotReachTracker
     )
 }
 
@@ -99,6 +103,10 @@ pub struct RuleSetting {
     pub threshold: u32,
     pub window: Duration,
     pub anonymous: Option<AnonymousKinds>,
+    /// `"mode": "monitor"`: the verdict is recorded, the hit is not discarded.
+    pub monitor: bool,
+    /// `"on_error": "closed"`: discard when the check could not tell.
+    pub fail_closed: bool,
 }
 
 /// The effective setting of every configurable rule for one (offer, partner).
@@ -157,6 +165,24 @@ struct RawParams {
     threshold: Option<u32>,
     window_seconds: Option<u64>,
     block: Option<Vec<String>>,
+    mode: Option<CheckMode>,
+    on_error: Option<OnError>,
+}
+
+/// The common parameter of checks (issue 14): enforce (discard) or only record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CheckMode {
+    Enforce,
+    Monitor,
+}
+
+/// What a check does when it cannot tell: let the hit through, or discard it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OnError {
+    Open,
+    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -226,11 +252,24 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
                 setting.anonymous = Some(mask);
             }
         }
+        RuleCode::DoesNotReachStore | RuleCode::DoesNotReachTracker => {
+            if raw.ttl_seconds.is_some()
+                || raw.threshold.is_some()
+                || raw.window_seconds.is_some()
+                || raw.block.is_some()
+            {
+                return Err(bad("takes only mode and on_error".into()));
+            }
+            setting.monitor = raw.mode == Some(CheckMode::Monitor);
+            setting.fail_closed = raw.on_error == Some(OnError::Closed);
+        }
         _ => {
             if raw.ttl_seconds.is_some()
                 || raw.threshold.is_some()
                 || raw.window_seconds.is_some()
                 || raw.block.is_some()
+                || raw.mode.is_some()
+                || raw.on_error.is_some()
             {
                 return Err(bad("takes no parameters".into()));
             }
@@ -304,6 +343,15 @@ impl RuleTable {
             }
         }
         rules
+    }
+
+    /// Whether some partner-scoped row switches `code` on: background work a
+    /// rule needs (the offer URL scanner) must then be done for every offer.
+    pub fn any_partner_activates(&self, code: RuleCode) -> bool {
+        self.by_partner
+            .values()
+            .flatten()
+            .any(|(c, setting)| *c == code && setting.active)
     }
 
     pub fn partner_overrides(&self, partner_id: i64) -> &[(RuleCode, RuleSetting)] {
