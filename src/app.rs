@@ -200,7 +200,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
 
     // Offer URL scans are stored in Postgres, so only with a database; every
     // instance runs a scanner, the advisory locks keep an offer to one scan.
-    let scanner = match (&restore_pool, config.scan.enabled) {
+    let scanner = match (&restore_pool, config.scan_enabled) {
         (Some(pool), true) => {
             let scanner = crate::scanner::Scanner::new(&config.scan)
                 .context("configuring the offer URL scanner (SWITCHYARD_SCAN_*)")?;

@@ -168,6 +168,12 @@ pub struct ServeConfig {
     #[arg(long, env = "SWITCHYARD_TRACKING_HTTPS", default_value_t = false)]
     pub tracking_https: bool,
 
+    /// Scan offer URLs in the background (with DATABASE_URL). Only offers
+    /// that DOES_NOT_REACH_STORE or DOES_NOT_REACH_TRACKER is active for are
+    /// scanned.
+    #[arg(long = "scan", env = "SWITCHYARD_SCAN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scan_enabled: bool,
+
     /// The offer URL scanner.
     #[command(flatten)]
     pub scan: ScanConfig,
@@ -263,6 +269,7 @@ impl ServeConfig {
             public_host: None,
             cookie_domain: Vec::new(),
             tracking_https: false,
+            scan_enabled: true,
             scan: ScanConfig::default(),
         }
     }

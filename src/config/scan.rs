@@ -1,5 +1,6 @@
-//! The offer URL scanner's settings: `serve` runs it in the background, and
-//! `switchyard scan` must scan the same way, so both share this.
+//! The offer URL scanner's settings: `serve` runs it in the background (unless
+//! `SWITCHYARD_SCAN=false`), and `switchyard scan` must scan the same way, so
+//! both share this.
 
 use clap::Args;
 
@@ -7,12 +8,6 @@ use crate::scanner::client::PinnedHost;
 
 #[derive(Debug, Clone, Args)]
 pub struct ScanConfig {
-    /// Scan offer URLs in the background (with DATABASE_URL). Only offers
-    /// that DOES_NOT_REACH_STORE or DOES_NOT_REACH_TRACKER is active for are
-    /// scanned.
-    #[arg(long = "scan", env = "SWITCHYARD_SCAN", default_value_t = true, action = clap::ArgAction::Set)]
-    pub enabled: bool,
-
     /// Seconds between scans of an offer whose last scan reached a store.
     #[arg(long, env = "SWITCHYARD_SCAN_INTERVAL_SECS", default_value_t = 21_600)]
     pub scan_interval_secs: u64,
@@ -63,7 +58,6 @@ pub struct ScanConfig {
 impl Default for ScanConfig {
     fn default() -> Self {
         Self {
-            enabled: true,
             scan_interval_secs: 21_600,
             scan_retry_secs: 300,
             scan_max_hops: 10,

@@ -10,9 +10,10 @@
 //!
 //! `hosts` classifies URLs, `page` finds a page's own way on, `walk` follows a
 //! chain, `client` is its HTTP client, `test_values` fills macros, `store` is
-//! the table, `schedule` runs scans in `serve` and `switchyard scan`.
+//! the table, `schedule` runs scans in `serve`, and `command` is `switchyard scan`.
 
 pub mod client;
+pub mod command;
 pub mod hosts;
 pub mod outcome;
 pub mod page;

@@ -76,6 +76,8 @@ impl Walker {
             chain: Vec::new(),
             reached_tracker: false,
             cookies: Vec::new(),
+            seen: Vec::new(),
+            jar_version: 0,
         };
         let mut url = match Url::parse(start) {
             Ok(url) => url,
@@ -103,6 +105,7 @@ impl Walker {
                 );
             };
             let budget = left.min(self.limits.hop_timeout);
+            state.seen.push((url.to_string(), state.jar_version));
             let hop = match tokio::time::timeout(budget, self.hop(&url, &mut state)).await {
                 Ok(hop) => hop,
                 Err(_) => Hop::Failed(ScanError::Timeout, format!("no answer within {budget:?}")),
@@ -119,8 +122,8 @@ impl Walker {
                     return state.ended(result, detail, started);
                 }
             };
-            let next_text = next.as_str();
-            if state.chain.iter().any(|seen| seen == next_text) {
+            let again = (next.to_string(), state.jar_version);
+            if state.seen.contains(&again) {
                 state.chain.push(next.to_string());
                 return state.failed(ScanError::Loop, format!("{next} again"), started);
             }
@@ -237,6 +240,11 @@ struct State {
     /// (host, `name=value`): enough for trackers that set a cookie and send
     /// the browser back to themselves to check it.
     cookies: Vec<(String, String)>,
+    /// (URL, `jar_version` when it was requested): a URL requested again with
+    /// the same cookies would answer the same, so that is a loop; with new
+    /// cookies it may not be.
+    seen: Vec<(String, u32)>,
+    jar_version: u32,
 }
 
 impl State {
@@ -266,10 +274,15 @@ impl State {
             let Some((name, _)) = pair.split_once('=') else {
                 continue;
             };
+            let pair = pair.trim();
+            if self.cookies.iter().any(|(h, p)| h == host && p == pair) {
+                continue;
+            }
             self.cookies
                 .retain(|(h, p)| !(h == host && p.split('=').next() == Some(name)));
             if self.cookies.len() < 50 {
-                self.cookies.push((host.to_owned(), pair.trim().to_owned()));
+                self.cookies.push((host.to_owned(), pair.to_owned()));
+                self.jar_version += 1;
             }
         }
     }

@@ -5,6 +5,7 @@
 mod common;
 mod conversion_support;
 mod pg_proxy;
+mod scanner_support;
 
 mod admin_postgres;
 mod catalog_postgres;
@@ -27,6 +28,8 @@ mod retargeting_postgres;
 mod rollups_postgres;
 mod rules;
 mod rules_postgres;
+mod scanner_postgres;
+mod scanner_walk;
 mod secrets_postgres;
 mod slow_sink_postgres;
 mod smart_links_postgres;
