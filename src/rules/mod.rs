@@ -38,12 +38,18 @@ pub enum RuleCode {
     IpUaRateLimit,
     DuplicateClick,
     SmartLinkNoMatchingOffers,
+    /// The advertiser's check URL did not accept the visitor (`checks::prevalidation`).
+    AdvertiserPrevalidation,
+    /// Anura Direct judged the visitor `suspect` (`checks::anura`).
+    AnuraDirect,
+    /// The upstream hop was slower than the rule's threshold (`checks::latency`).
+    SearchLatency,
     /// No catalog snapshot has loaded yet (start-up against an unreachable database).
     NoCatalog,
 }
 
 impl RuleCode {
-    pub const ALL: [RuleCode; 23] = [
+    pub const ALL: [RuleCode; 26] = [
         RuleCode::InvalidRequest,
         RuleCode::InactiveAdvertiser,
         RuleCode::InactiveOffer,
@@ -66,6 +72,9 @@ impl RuleCode {
         RuleCode::IpUaRateLimit,
         RuleCode::DuplicateClick,
         RuleCode::SmartLinkNoMatchingOffers,
+        RuleCode::AdvertiserPrevalidation,
+        RuleCode::AnuraDirect,
+        RuleCode::SearchLatency,
         RuleCode::NoCatalog,
     ];
 
@@ -93,6 +102,9 @@ impl RuleCode {
             RuleCode::IpUaRateLimit => "IP_UA_RATE_LIMIT",
             RuleCode::DuplicateClick => "DUPLICATE_CLICK",
             RuleCode::SmartLinkNoMatchingOffers => "SMART_LINK_NO_MATCHING_OFFERS",
+            RuleCode::AdvertiserPrevalidation => "ADVERTISER_PREVALIDATION",
+            RuleCode::AnuraDirect => "ANURA_DIRECT",
+            RuleCode::SearchLatency => "SEARCH_LATENCY",
             RuleCode::NoCatalog => "NO_CATALOG",
         }
     }

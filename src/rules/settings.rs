@@ -17,7 +17,7 @@ use super::RuleCode;
 use crate::catalog::source::{RuleRow, RuleScope};
 
 /// The rules an admin can configure, in evaluation order.
-pub const CONFIGURABLE: [RuleCode; 19] = [
+pub const CONFIGURABLE: [RuleCode; 22] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
     RuleCode::InactiveAdvertiser,
@@ -37,6 +37,9 @@ pub const CONFIGURABLE: [RuleCode; 19] = [
     RuleCode::Recency,
     RuleCode::IpRateLimit,
     RuleCode::IpUaRateLimit,
+    RuleCode::SearchLatency,
+    RuleCode::AdvertiserPrevalidation,
+    RuleCode::AnuraDirect,
 ];
 
 fn slot(code: RuleCode) -> Option<usize> {
@@ -51,6 +54,9 @@ fn active_by_default(code: RuleCode) -> bool {
             | RuleCode::Recency
             | RuleCode::IpRateLimit
             | RuleCode::IpUaRateLimit
+            | RuleCode::SearchLatency
+            | RuleCode::AdvertiserPrevalidation
+            | RuleCode::AnuraDirect
     )
 }
 
@@ -99,6 +105,9 @@ pub struct RuleSetting {
     pub threshold: u32,
     pub window: Duration,
     pub anonymous: Option<AnonymousKinds>,
+    /// Third-party checks: their settings, by index in `RuleTable::check`
+    /// (an index keeps the setting `Copy`).
+    pub check: Option<u32>,
 }
 
 /// The effective setting of every configurable rule for one (offer, partner).
@@ -174,12 +183,7 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
     };
     let raw: RawParams =
         serde_json::from_value(row.params.clone()).map_err(|e| bad(e.to_string()))?;
-    let specificity = match row.scope {
-        RuleScope::Global => Specificity::Global,
-        RuleScope::Advertiser => Specificity::Advertiser,
-        RuleScope::Partner => Specificity::Partner,
-        RuleScope::Offer => Specificity::Offer,
-    };
+    let specificity = specificity(row.scope);
     let mut setting = RuleSetting {
         active: row.active,
         specificity,
@@ -239,6 +243,40 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
     Ok(setting)
 }
 
+/// A check rule row: its settings go to `checks`, the setting keeps their index.
+fn parse_check(
+    row: &RuleRow,
+    code: RuleCode,
+    checks: &mut Vec<crate::checks::CheckSettings>,
+) -> Result<RuleSetting, RuleConfigError> {
+    let settings = crate::checks::settings::parse(code, &row.params).map_err(|reason| {
+        RuleConfigError::BadParams {
+            kind: row.kind.clone(),
+            reason,
+        }
+    })?;
+    let index = u32::try_from(checks.len()).map_err(|_| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason: "too many check rules".into(),
+    })?;
+    checks.push(settings);
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        check: Some(index),
+        ..RuleSetting::default()
+    })
+}
+
+fn specificity(scope: RuleScope) -> Specificity {
+    match scope {
+        RuleScope::Global => Specificity::Global,
+        RuleScope::Advertiser => Specificity::Advertiser,
+        RuleScope::Partner => Specificity::Partner,
+        RuleScope::Offer => Specificity::Offer,
+    }
+}
+
 pub fn code_from_kind(kind: &str) -> Option<RuleCode> {
     CONFIGURABLE.iter().copied().find(|c| c.as_str() == kind)
 }
@@ -250,6 +288,8 @@ pub struct RuleTable {
     by_advertiser: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_offer: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_partner: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
+    /// The settings of every check rule row, indexed by `RuleSetting::check`.
+    checks: Vec<crate::checks::CheckSettings>,
 }
 
 impl RuleTable {
@@ -261,7 +301,12 @@ impl RuleTable {
                 errors.push(RuleConfigError::UnknownKind(row.kind.clone()));
                 continue;
             };
-            let setting = match parse_setting(row, code) {
+            let parsed = if crate::checks::is_check(code) {
+                parse_check(row, code, &mut table.checks)
+            } else {
+                parse_setting(row, code)
+            };
+            let setting = match parsed {
                 Ok(s) => s,
                 Err(e) => {
                     errors.push(e);
@@ -304,6 +349,10 @@ impl RuleTable {
             }
         }
         rules
+    }
+
+    pub fn check(&self, index: u32) -> Option<&crate::checks::CheckSettings> {
+        self.checks.get(usize::try_from(index).ok()?)
     }
 
     pub fn partner_overrides(&self, partner_id: i64) -> &[(RuleCode, RuleSetting)] {
