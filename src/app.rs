@@ -263,6 +263,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         fallback_url,
         public_host: config.public_host.clone(),
         cookies: config.cookie_policy(),
+        checks: Arc::new(
+            crate::checks::CheckRunner::new(config.checks.runner_settings())
+                .context("building the third-party checks' HTTP client")?,
+        ),
     });
     let router = http::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)

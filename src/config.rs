@@ -15,9 +15,11 @@ use crate::events::WriterSettings;
 use crate::http::CookiePolicy;
 use crate::postbacks::PostbackSettings;
 
+mod checks;
 mod enrichment;
 mod scan;
 
+pub use checks::CheckConfig;
 pub use enrichment::EnrichmentConfig;
 pub use scan::ScanConfig;
 
@@ -151,6 +153,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub enrichment: EnrichmentConfig,
 
+    /// Third-party checks: Anura's credentials, the per-hit budget, breakers.
+    #[command(flatten)]
+    pub checks: CheckConfig,
+
     /// Hostname partners' tracking links use when a smart link has no tracking
     /// domain of its own; without it, the Host the partner asked on.
     #[arg(long, env = "SWITCHYARD_PUBLIC_HOST")]
@@ -266,6 +272,7 @@ impl ServeConfig {
             redis_url: None,
             redis_timeout_ms: 50,
             enrichment: EnrichmentConfig::default(),
+            checks: CheckConfig::default(),
             public_host: None,
             cookie_domain: Vec::new(),
             tracking_https: false,

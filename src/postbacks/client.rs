@@ -16,7 +16,7 @@ use super::PostbackError;
 
 const USER_AGENT: &str = concat!("switchyard/", env!("CARGO_PKG_VERSION"));
 
-pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// What one call came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl CallOutcome {
 }
 
 /// HTTP and HTTPS, HTTP/1.1, the system's root certificates, rustls on ring.
-pub(super) fn http_client() -> Result<HttpClient, PostbackError> {
+pub(crate) fn http_client() -> Result<HttpClient, PostbackError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     let connector = https_connector(http, "partner postbacks")?;

@@ -3,9 +3,9 @@
 //!
 //! 1. status and approval: hash lookups (`status`)
 //! 2. blacklisted sub ids, retargeting list, Traffic Control: set lookups
-//! 3. offer targeting, advanced targeting, Traffic Targeting, anonymous proxy,
-//!    the offer URL scan (store, tracker)
-//! 4. caps and budgets, IP recency, recency, rate limits: counter reservations,
+//! 3. offer targeting, advanced targeting, Traffic Targeting, anonymous proxy
+//! 4. the offer URL scan (`reach`, run by the router: it records verdicts)
+//! 5. caps and budgets, IP recency, recency, rate limits: counter reservations,
 //!    made by the router only for the offer that would take the hit.
 
 use std::borrow::Cow;
@@ -13,7 +13,6 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 use super::RuleCode;
-use super::reach;
 use super::settings::EffectiveRules;
 use super::status::{self, Approval};
 use crate::catalog::{Cap, Catalog, Offer, Partner};
@@ -108,17 +107,6 @@ pub fn check_static(ctx: &HitContext<'_>, rules: &EffectiveRules) -> Result<(), 
             || (kinds.hosting && seen.hosting)
             || (kinds.residential_proxy && seen.residential_proxy);
         fails(RuleCode::AnonymousProxyIp, refused)?;
-    }
-    // The offer's latest URL scan, read from the snapshot. In monitor mode
-    // the rule never discards.
-    for code in [RuleCode::DoesNotReachStore, RuleCode::DoesNotReachTracker] {
-        let setting = rules.get(code);
-        if setting.active
-            && !setting.monitor
-            && reach::refuses(code, ctx.offer.last_scan, setting.fail_closed)
-        {
-            return Err(code);
-        }
     }
     Ok(())
 }

@@ -39,6 +39,12 @@ pub enum RuleCode {
     IpUaRateLimit,
     DuplicateClick,
     SmartLinkNoMatchingOffers,
+    /// The advertiser's check URL did not accept the visitor (`checks::prevalidation`).
+    AdvertiserPrevalidation,
+    /// Anura Direct judged the visitor `suspect` (`checks::anura`).
+    AnuraDirect,
+    /// The upstream hop was slower than the rule's threshold (`checks::latency`).
+    SearchLatency,
     /// The offer's latest URL scan did not end at an app store (`scanner`).
     DoesNotReachStore,
     /// The offer's latest URL scan met no known tracker (`scanner`).
@@ -48,7 +54,7 @@ pub enum RuleCode {
 }
 
 impl RuleCode {
-    pub const ALL: [RuleCode; 25] = [
+    pub const ALL: [RuleCode; 28] = [
         RuleCode::InvalidRequest,
         RuleCode::InactiveAdvertiser,
         RuleCode::InactiveOffer,
@@ -71,6 +77,9 @@ impl RuleCode {
         RuleCode::IpUaRateLimit,
         RuleCode::DuplicateClick,
         RuleCode::SmartLinkNoMatchingOffers,
+        RuleCode::AdvertiserPrevalidation,
+        RuleCode::AnuraDirect,
+        RuleCode::SearchLatency,
         RuleCode::DoesNotReachStore,
         RuleCode::DoesNotReachTracker,
         RuleCode::NoCatalog,
@@ -100,6 +109,9 @@ impl RuleCode {
             RuleCode::IpUaRateLimit => "IP_UA_RATE_LIMIT",
             RuleCode::DuplicateClick => "DUPLICATE_CLICK",
             RuleCode::SmartLinkNoMatchingOffers => "SMART_LINK_NO_MATCHING_OFFERS",
+            RuleCode::AdvertiserPrevalidation => "ADVERTISER_PREVALIDATION",
+            RuleCode::AnuraDirect => "ANURA_DIRECT",
+            RuleCode::SearchLatency => "SEARCH_LATENCY",
             RuleCode::DoesNotReachStore => "DOES_NOT_REACH_STORE",
             RuleCode::DoesNotReachTracker => "DOES_NOT_REACH_TRACKER",
             RuleCode::NoCatalog => "NO_CATALOG",

@@ -17,7 +17,7 @@ use super::RuleCode;
 use crate::catalog::source::{RuleRow, RuleScope};
 
 /// The rules an admin can configure, in evaluation order.
-pub const CONFIGURABLE: [RuleCode; 21] = [
+pub const CONFIGURABLE: [RuleCode; 24] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
     RuleCode::InactiveAdvertiser,
@@ -37,6 +37,9 @@ pub const CONFIGURABLE: [RuleCode; 21] = [
     RuleCode::Recency,
     RuleCode::IpRateLimit,
     RuleCode::IpUaRateLimit,
+    RuleCode::SearchLatency,
+    RuleCode::AdvertiserPrevalidation,
+    RuleCode::AnuraDirect,
     RuleCode::DoesNotReachStore,
     RuleCode::DoesNotReachTracker,
 ];
@@ -53,6 +56,9 @@ fn active_by_default(code: RuleCode) -> bool {
             | RuleCode::Recency
             | RuleCode::IpRateLimit
             | RuleCode::IpUaRateLimit
+            | RuleCode::SearchLatency
+            | RuleCode::AdvertiserPrevalidation
+            | RuleCode::AnuraDirect
             | RuleCode::DoesNotReachStore
             | RuleCode::DoesNotReachTracker
     )
@@ -103,9 +109,13 @@ pub struct RuleSetting {
     pub threshold: u32,
     pub window: Duration,
     pub anonymous: Option<AnonymousKinds>,
-    /// `"mode": "monitor"`: the verdict is recorded, the hit is not discarded.
+    /// Third-party checks: their settings, by index in `RuleTable::check`
+    /// (an index keeps the setting `Copy`).
+    pub check: Option<u32>,
+    /// Scan rules (`reach`): `"mode": "monitor"`, the verdict is recorded
+    /// and the hit is not discarded.
     pub monitor: bool,
-    /// `"on_error": "closed"`: discard when the check could not tell.
+    /// Scan rules: `"on_error": "closed"`, discard when the scan could not tell.
     pub fail_closed: bool,
 }
 
@@ -165,24 +175,6 @@ struct RawParams {
     threshold: Option<u32>,
     window_seconds: Option<u64>,
     block: Option<Vec<String>>,
-    mode: Option<CheckMode>,
-    on_error: Option<OnError>,
-}
-
-/// The common parameter of checks (issue 14): enforce (discard) or only record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum CheckMode {
-    Enforce,
-    Monitor,
-}
-
-/// What a check does when it cannot tell: let the hit through, or discard it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum OnError {
-    Open,
-    Closed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -200,12 +192,7 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
     };
     let raw: RawParams =
         serde_json::from_value(row.params.clone()).map_err(|e| bad(e.to_string()))?;
-    let specificity = match row.scope {
-        RuleScope::Global => Specificity::Global,
-        RuleScope::Advertiser => Specificity::Advertiser,
-        RuleScope::Partner => Specificity::Partner,
-        RuleScope::Offer => Specificity::Offer,
-    };
+    let specificity = specificity(row.scope);
     let mut setting = RuleSetting {
         active: row.active,
         specificity,
@@ -252,30 +239,79 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
                 setting.anonymous = Some(mask);
             }
         }
-        RuleCode::DoesNotReachStore | RuleCode::DoesNotReachTracker => {
-            if raw.ttl_seconds.is_some()
-                || raw.threshold.is_some()
-                || raw.window_seconds.is_some()
-                || raw.block.is_some()
-            {
-                return Err(bad("takes only mode and on_error".into()));
-            }
-            setting.monitor = raw.mode == Some(CheckMode::Monitor);
-            setting.fail_closed = raw.on_error == Some(OnError::Closed);
-        }
         _ => {
             if raw.ttl_seconds.is_some()
                 || raw.threshold.is_some()
                 || raw.window_seconds.is_some()
                 || raw.block.is_some()
-                || raw.mode.is_some()
-                || raw.on_error.is_some()
             {
                 return Err(bad("takes no parameters".into()));
             }
         }
     }
     Ok(setting)
+}
+
+/// A check rule row: its settings go to `checks`, the setting keeps their index.
+fn parse_check(
+    row: &RuleRow,
+    code: RuleCode,
+    checks: &mut Vec<crate::checks::CheckSettings>,
+) -> Result<RuleSetting, RuleConfigError> {
+    let settings = crate::checks::settings::parse(code, &row.params).map_err(|reason| {
+        RuleConfigError::BadParams {
+            kind: row.kind.clone(),
+            reason,
+        }
+    })?;
+    let index = u32::try_from(checks.len()).map_err(|_| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason: "too many check rules".into(),
+    })?;
+    checks.push(settings);
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        check: Some(index),
+        ..RuleSetting::default()
+    })
+}
+
+/// A scan rule row (`reach`): only the common `mode` and `on_error`. It makes
+/// no call on the hit, so it has no `timeout_ms`: the scanner's own bounds are
+/// `SWITCHYARD_SCAN_*`.
+fn parse_scan_rule(row: &RuleRow) -> Result<RuleSetting, RuleConfigError> {
+    let bad = |reason: String| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason,
+    };
+    if row.params.get("timeout_ms").is_some() {
+        return Err(bad(
+            "takes no timeout_ms: it reads the last scan, the scanner's bounds are SWITCHYARD_SCAN_*"
+                .into(),
+        ));
+    }
+    let (common, rest) =
+        crate::checks::CommonParams::split(&row.params, super::reach::DEFAULTS).map_err(bad)?;
+    if rest.as_object().is_some_and(|other| !other.is_empty()) {
+        return Err(bad("takes only mode and on_error".into()));
+    }
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        monitor: common.mode == crate::checks::Mode::Monitor,
+        fail_closed: common.on_error == crate::checks::OnError::Closed,
+        ..RuleSetting::default()
+    })
+}
+
+fn specificity(scope: RuleScope) -> Specificity {
+    match scope {
+        RuleScope::Global => Specificity::Global,
+        RuleScope::Advertiser => Specificity::Advertiser,
+        RuleScope::Partner => Specificity::Partner,
+        RuleScope::Offer => Specificity::Offer,
+    }
 }
 
 pub fn code_from_kind(kind: &str) -> Option<RuleCode> {
@@ -289,6 +325,8 @@ pub struct RuleTable {
     by_advertiser: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_offer: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_partner: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
+    /// The settings of every check rule row, indexed by `RuleSetting::check`.
+    checks: Vec<crate::checks::CheckSettings>,
 }
 
 impl RuleTable {
@@ -300,7 +338,14 @@ impl RuleTable {
                 errors.push(RuleConfigError::UnknownKind(row.kind.clone()));
                 continue;
             };
-            let setting = match parse_setting(row, code) {
+            let parsed = if crate::checks::is_check(code) {
+                parse_check(row, code, &mut table.checks)
+            } else if super::reach::RULES.contains(&code) {
+                parse_scan_rule(row)
+            } else {
+                parse_setting(row, code)
+            };
+            let setting = match parsed {
                 Ok(s) => s,
                 Err(e) => {
                     errors.push(e);
@@ -343,6 +388,10 @@ impl RuleTable {
             }
         }
         rules
+    }
+
+    pub fn check(&self, index: u32) -> Option<&crate::checks::CheckSettings> {
+        self.checks.get(usize::try_from(index).ok()?)
     }
 
     /// Whether some partner-scoped row switches `code` on: background work a
@@ -444,6 +493,39 @@ mod tests {
         .unwrap();
         assert!(!table.for_offer(1, 2).is_active(RuleCode::InactiveOffer));
         assert!(table.for_offer(1, 3).is_active(RuleCode::InactiveOffer));
+    }
+
+    #[test]
+    fn scan_rules_take_mode_and_on_error_only() {
+        let table = RuleTable::compile(&[row(
+            "DOES_NOT_REACH_STORE",
+            RuleScope::Global,
+            None,
+            true,
+            serde_json::json!({ "mode": "monitor", "on_error": "closed" }),
+        )])
+        .unwrap();
+        let setting = table.for_offer(1, 1).get(RuleCode::DoesNotReachStore);
+        assert!(setting.active && setting.monitor && setting.fail_closed);
+        assert!(
+            !table
+                .for_offer(1, 1)
+                .is_active(RuleCode::DoesNotReachTracker)
+        );
+        for params in [
+            serde_json::json!({ "timeout_ms": 20 }),
+            serde_json::json!({ "ttl_seconds": 5 }),
+            serde_json::json!({ "mode": "sometimes" }),
+        ] {
+            let refused = RuleTable::compile(&[row(
+                "DOES_NOT_REACH_TRACKER",
+                RuleScope::Global,
+                None,
+                true,
+                params.clone(),
+            )]);
+            assert!(refused.is_err(), "{params}");
+        }
     }
 
     #[test]

@@ -126,6 +126,7 @@ impl Scanner {
         let scanned_url = template.expand(&ScanMacros {
             offer_id: target.id,
             advertiser_id: target.advertiser_id,
+            user_agent: self.walker.user_agent.to_str().unwrap_or_default(),
         });
         let mut tx = pool.begin().await?;
         if !store::lock(&mut tx, target.id).await? {

@@ -12,12 +12,14 @@ pub const DEVICE_ID: &str = "00000000-0000-0000-0000-000000000000";
 pub const OS: &str = "Android";
 pub const COUNTRY: &str = "US";
 
-pub struct ScanMacros {
+pub struct ScanMacros<'a> {
     pub offer_id: i64,
     pub advertiser_id: i64,
+    /// The user agent the scan sends.
+    pub user_agent: &'a str,
 }
 
-impl MacroValues for ScanMacros {
+impl MacroValues for ScanMacros<'_> {
     fn write_value(&self, macro_: Macro, out: &mut String) {
         let mut number = |n: i64| out.push_str(itoa::Buffer::new().format(n));
         let value = match macro_ {
@@ -30,13 +32,17 @@ impl MacroValues for ScanMacros {
             Macro::Os => OS,
             Macro::DeviceType => "mobile",
             Macro::UniqueClick => "1",
+            Macro::UserAgent => self.user_agent,
             Macro::Sub(_)
             | Macro::SourceId
             | Macro::Uid
             | Macro::Region
             | Macro::City
             | Macro::SmartLinkId
-            | Macro::DeepLink => "",
+            | Macro::DeepLink
+            // The scanner's own address is not a visitor's; no made-up one
+            // either, so a tracker geolocates nothing.
+            | Macro::Ip => "",
         };
         out.push_str(value);
     }
@@ -56,7 +62,8 @@ mod tests {
         assert_eq!(
             template.expand(&ScanMacros {
                 offer_id: 7,
-                advertiser_id: 3
+                advertiser_id: 3,
+                user_agent: "UA",
             }),
             format!("https://adv.example/c?o=7&t={TRANSACTION_ID}&p=0&s=&g={DEVICE_ID}")
         );

@@ -10,6 +10,7 @@ mod scanner_support;
 mod admin_postgres;
 mod catalog_postgres;
 mod check_catalog;
+mod checks_postgres;
 mod cli;
 mod clicks_postgres;
 mod column_limits;

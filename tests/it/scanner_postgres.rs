@@ -241,5 +241,20 @@ async fn does_not_reach_tracker_discards_a_direct_store_link_unless_monitoring()
             .await,
         1
     );
+    let verdict: serde_json::Value = sqlx::query_scalar(
+        "SELECT checks FROM clicks WHERE partner_id = 2 AND outcome = 'redirected'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        verdict,
+        serde_json::json!([{
+            "check": "DOES_NOT_REACH_TRACKER",
+            "verdict": "store_without_tracker",
+            "latency_us": 0,
+            "monitor": true
+        }])
+    );
     db.drop_database().await;
 }
