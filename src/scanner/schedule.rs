@@ -264,9 +264,13 @@ pub async fn run_due(
             Some(Ok((_, Ok(Outcome::Scanned(_))))) => scanned += 1,
             Some(Ok((_, Ok(_)))) => {}
             Some(Ok((offer_id, Err(error)))) => {
+                metrics::counter!("switchyard_offer_scan_errors_total").increment(1);
                 tracing::warn!(offer.id = offer_id, %error, "offer URL scan failed to record");
             }
-            Some(Err(error)) => tracing::warn!(%error, "offer URL scan task failed"),
+            Some(Err(error)) => {
+                metrics::counter!("switchyard_offer_scan_errors_total").increment(1);
+                tracing::warn!(%error, "offer URL scan task failed");
+            }
         }
     }
 }
@@ -323,7 +327,10 @@ pub fn spawn(
             match run_due(&pool, &scanner, &snapshot, &mut shutdown).await {
                 Ok(0) => {}
                 Ok(scanned) => tracing::debug!(scanned, "offer URL scans done"),
-                Err(error) => tracing::warn!(%error, "offer URL scanner could not read due offers"),
+                Err(error) => {
+                    metrics::counter!("switchyard_offer_scan_errors_total").increment(1);
+                    tracing::warn!(%error, "offer URL scanner could not read due offers");
+                }
             }
             if *shutdown.borrow() {
                 return;
