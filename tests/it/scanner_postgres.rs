@@ -258,3 +258,34 @@ async fn does_not_reach_tracker_discards_a_direct_store_link_unless_monitoring()
     );
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn switchyard_scan_scans_an_offer_and_prints_its_chain() {
+    let web = LocalWeb::start().await;
+    let db = TestDb::create().await;
+    db.exec(NETWORK).await;
+    set_url(&db, "http://adv.example/meta").await;
+    let pins = format!("adv.example={0},app.appsflyer.com={0}", web.addr);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["scan", "--offer", "1", "--json", "--scan-resolve", &pins])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["outcome"], "scanned");
+    assert_eq!(line["result"], "store");
+    assert_eq!(line["reached_tracker"], true);
+    assert_eq!(line["chain"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        db.count("SELECT count(*) FROM offer_url_scans WHERE offer_id = 1 AND result = 'store'")
+            .await,
+        1
+    );
+    db.drop_database().await;
+}
