@@ -25,8 +25,8 @@ CREATE TABLE offer_url_scans (
     final_url       text,
     -- Hops followed after the first request.
     hops            integer NOT NULL CHECK (hops >= 0),
-    -- With result 'error': loop, too_many_hops, timeout, connect, http_5xx,
-    -- bad_location, bad_response. Otherwise NULL.
+    -- With result 'error': loop, too_many_hops, bad_location, private_address,
+    -- timeout, connect, http_5xx, bad_response. Otherwise NULL.
     error           text,
     -- The error's details, or the HTTP status an ending page answered with.
     detail          text,

@@ -51,6 +51,9 @@ pub enum ScanError {
     BadLocation,
     /// The answer was not HTTP we could read.
     BadResponse,
+    /// A hop led to a loopback, private or link-local address: the scanner
+    /// does not go there (no offer's chain does either, for a visitor).
+    PrivateAddress,
 }
 
 impl ScanError {
@@ -63,6 +66,7 @@ impl ScanError {
             ScanError::Http5xx => "http_5xx",
             ScanError::BadLocation => "bad_location",
             ScanError::BadResponse => "bad_response",
+            ScanError::PrivateAddress => "private_address",
         }
     }
 
@@ -75,6 +79,7 @@ impl ScanError {
             ScanError::Http5xx,
             ScanError::BadLocation,
             ScanError::BadResponse,
+            ScanError::PrivateAddress,
         ]
         .into_iter()
         .find(|e| e.as_str() == text)
@@ -83,7 +88,7 @@ impl ScanError {
     /// The scanner could not tell where the chain goes (our network, or the
     /// advertiser's server down for now); the rules' `on_error` decides. A loop,
     /// too many hops or a bad redirect is what a browser would meet too: the
-    /// offer URL is broken.
+    /// offer URL is broken. So is a chain into a private network.
     pub fn is_transient(self) -> bool {
         matches!(
             self,

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::header::{self, HeaderValue};
 use url::Url;
 
-use super::client::ScanClient;
+use super::client::{self, ScanClient};
 use super::hosts::{HostLists, Place};
 use super::outcome::{ScanError, ScanResult};
 use super::page::{PageHop, PageReader};
@@ -97,6 +97,10 @@ impl Walker {
                 Place::Tracker => state.reached_tracker = true,
                 Place::Web => {}
             }
+            if !client::allowed(&url) {
+                let detail = format!("{} is not a public address", url.host_str().unwrap_or(""));
+                return state.failed(ScanError::PrivateAddress, detail, started);
+            }
             let Some(left) = self.limits.chain_timeout.checked_sub(started.elapsed()) else {
                 return state.failed(
                     ScanError::Timeout,
@@ -153,7 +157,15 @@ impl Walker {
         };
         let response = match self.client.request(request).await {
             Ok(response) => response,
-            Err(e) if e.is_connect() => return Hop::Failed(ScanError::Connect, error_text(&e)),
+            Err(e) if e.is_connect() => {
+                let text = error_text(&e);
+                let kind = if text.contains(client::PRIVATE_ADDRESS_REFUSED) {
+                    ScanError::PrivateAddress
+                } else {
+                    ScanError::Connect
+                };
+                return Hop::Failed(kind, text);
+            }
             Err(e) => return Hop::Failed(ScanError::BadResponse, error_text(&e)),
         };
         state.keep_cookies(url, response.headers());

@@ -50,6 +50,7 @@ impl LocalWeb {
             .route("/stuck-at-tracker", get(|| async { found("http://app.appsflyer.com/stuck") }))
             .route("/stuck", get(|| async { Html("<html><body>Open in the app</body></html>") }))
             .route("/down", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            .route("/to-metadata", get(|| async { found("http://169.254.169.254/latest/meta-data/") }))
             .route("/cookie-check", get(cookie_check));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -109,3 +109,19 @@ async fn cookies_set_on_the_way_are_sent_back() {
     let walk = walk("/cookie-check").await;
     assert_eq!(walk.result, ScanResult::Store, "{walk:?}");
 }
+
+#[tokio::test]
+async fn redirects_into_a_private_network_are_refused() {
+    let walk = walk("/to-metadata").await;
+    assert_eq!(walk.error, Some(ScanError::PrivateAddress), "{walk:?}");
+    let web = LocalWeb::start().await;
+    let scanner = Scanner::new(&web.scan_config()).unwrap();
+    // `localhost` is not pinned: it resolves to loopback only.
+    let walk = scanner
+        .walk(&format!(
+            "http://localhost:{}/direct-store",
+            web.addr.port()
+        ))
+        .await;
+    assert_eq!(walk.error, Some(ScanError::PrivateAddress), "{walk:?}");
+}
