@@ -522,3 +522,49 @@ async fn search_latency_discards_offers_whose_upstream_hop_is_slow() {
     );
     db.drop_database().await;
 }
+
+/// A check refusing a smart link's first offer sends the hit to the next one,
+/// and the first offer's cap is untouched: checks run before reservations.
+#[tokio::test]
+async fn a_smart_link_moves_past_an_offer_its_check_refuses_without_spending_its_cap() {
+    let db = TestDb::create().await;
+    let advertiser = Provider::start(Behaviour::ByRequest).await;
+    db.exec(&format!(
+        r#"INSERT INTO advertisers (id, name) VALUES (1, 'Acme');
+           INSERT INTO partners (id, name) VALUES (1, 'P');
+           INSERT INTO offers (id, advertiser_id, name, offer_url, requires_approval) VALUES
+               (1, 1, 'Checked', 'https://checked.example/', false),
+               (2, 1, 'Next', 'https://next.example/', false);
+           INSERT INTO offer_caps (offer_id, metric, period, cap_limit) VALUES (1, 'clicks', 'day', 1);
+           INSERT INTO smart_links (id, name) VALUES (1, 'Priority');
+           INSERT INTO smart_link_offers (smart_link_id, offer_id, priority) VALUES (1, 1, 1), (1, 2, 2);
+           INSERT INTO optimization_rules (kind, scope, offer_id, params) VALUES
+             ('ADVERTISER_PREVALIDATION', 'offer', 1,
+              '{{"url": "http://{advertiser}/check?s={{sub1}}", "success_field": "status", "success_value": "ok"}}');"#,
+        advertiser = advertiser.addr,
+    ))
+    .await;
+    let server = start(config_for(Some(&db))).await;
+    let link = |sub: &str| format!("http://{}/sl/1?affid=1&sub1={sub}", server.addr);
+    let refused = client().get(link("no")).send().await.unwrap();
+    assert!(
+        location(&refused)
+            .unwrap()
+            .starts_with("https://next.example/")
+    );
+    let accepted = client().get(link("yes")).send().await.unwrap();
+    assert!(
+        location(&accepted)
+            .unwrap()
+            .starts_with("https://checked.example/"),
+        "the refused hit did not spend offer 1's cap of one"
+    );
+    server.shutdown().await.unwrap();
+    let (rule, offer, checks) = click(&db, "no").await;
+    assert_eq!((rule, offer), (None, Some(2)));
+    assert_eq!(
+        words(&checks),
+        [verdict("ADVERTISER_PREVALIDATION", "rejected", false)]
+    );
+    db.drop_database().await;
+}
