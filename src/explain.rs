@@ -169,30 +169,7 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
     let languages = (!languages.is_empty()).then(|| languages.join(", "));
     enricher.enrich(&mut visit, languages.as_deref());
 
-    let counters = CounterStore::local_only(None);
-    // No runner: explain never calls a provider (calls may be billed, and
-    // would be real traffic); an active check is listed as `not_run`.
-    let checks = crate::checks::HitChecks::off();
-    let inputs = Inputs {
-        transaction_id: TransactionId::random(&mut rand::rng()),
-        catalog: &catalog,
-        counters: &counters,
-        visit: &visit,
-        now: Utc::now(),
-        checks: &checks,
-    };
-    let mut trace = Vec::new();
-    let decision = match smart_link {
-        Some(id) => {
-            let mut rng = SmallRng::from_rng(&mut rand::rng());
-            decide_smart_link(&inputs, id, &mut rng, Some(&mut trace)).await
-        }
-        None => routing::decide_offer_click(&inputs, Some(&mut trace)).await,
-    };
-    let decision = Decision {
-        checks: checks.into_verdicts(),
-        ..decision
-    };
+    let (decision, trace) = decide_traced(&catalog, &visit, smart_link).await;
     let partner_id = visit.params.partner_id;
     let explanation = Explanation {
         url: &args.url,
@@ -209,6 +186,39 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         Format::Text => print!("{}", text::render(&explanation)),
     }
     Ok(())
+}
+
+/// The hit's decision and trace, against empty counters and without calling
+/// any provider (calls may be billed, and would be real traffic): an active
+/// check is recorded as `not_run`.
+async fn decide_traced(
+    catalog: &Catalog,
+    visit: &Visit,
+    smart_link: Option<i64>,
+) -> (Decision, Vec<TraceStep>) {
+    let counters = CounterStore::local_only(None);
+    let checks = crate::checks::HitChecks::off();
+    let inputs = Inputs {
+        transaction_id: TransactionId::random(&mut rand::rng()),
+        catalog,
+        counters: &counters,
+        visit,
+        now: Utc::now(),
+        checks: &checks,
+    };
+    let mut trace = Vec::new();
+    let decision = match smart_link {
+        Some(id) => {
+            let mut rng = SmallRng::from_rng(&mut rand::rng());
+            decide_smart_link(&inputs, id, &mut rng, Some(&mut trace)).await
+        }
+        None => routing::decide_offer_click(&inputs, Some(&mut trace)).await,
+    };
+    let decision = Decision {
+        checks: checks.into_verdicts(),
+        ..decision
+    };
+    (decision, trace)
 }
 
 fn candidate(catalog: &Catalog, partner_id: Option<i64>, step: &TraceStep) -> Candidate {
@@ -396,23 +406,12 @@ optimization_rules: [{ kind: ANURA_DIRECT, params: { mode: monitor } }]
             "127.0.0.1".parse().unwrap(),
             "",
         );
-        let counters = CounterStore::local_only(None);
-        let checks = crate::checks::HitChecks::off();
-        let inputs = Inputs {
-            transaction_id: TransactionId::random(&mut rand::rng()),
-            catalog: &catalog,
-            counters: &counters,
-            visit: &visit,
-            now: Utc::now(),
-            checks: &checks,
-        };
-        let mut trace = Vec::new();
-        let decision = routing::decide_offer_click(&inputs, Some(&mut trace)).await;
+        let (decision, trace) = decide_traced(&catalog, &visit, None).await;
         assert!(matches!(
             decision.outcome,
             routing::Outcome::Redirect { .. }
         ));
-        let verdicts = checks.into_verdicts();
+        let verdicts = &decision.checks;
         assert_eq!(verdicts.len(), 1);
         assert_eq!(verdicts[0].check, "ANURA_DIRECT");
         assert_eq!(verdicts[0].verdict, crate::checks::NOT_RUN);

@@ -49,7 +49,7 @@ pub const NOT_RUN: &str = "not_run";
 /// Whether any check is active for this candidate: a few lookups, no
 /// allocation, so a hit without checks pays only this.
 pub fn any_active(rules: &EffectiveRules) -> bool {
-    CHECKS.iter().any(|code| rules.is_active(*code))
+    rules.any_check_active()
 }
 
 /// Runs the candidate's active checks in `CHECKS` order and records each

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use super::RuleCode;
 use crate::catalog::source::{RuleRow, RuleScope};
 
-/// The rules an admin can configure, in evaluation order.
+/// The rules an admin can configure, in evaluation order. The third-party
+/// checks come last, in `checks::CHECKS` order, so a hit asks whether any is
+/// active with three loads (`EffectiveRules::any_check_active`).
 pub const CONFIGURABLE: [RuleCode; 24] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
@@ -37,12 +39,23 @@ pub const CONFIGURABLE: [RuleCode; 24] = [
     RuleCode::Recency,
     RuleCode::IpRateLimit,
     RuleCode::IpUaRateLimit,
+    RuleCode::DoesNotReachStore,
+    RuleCode::DoesNotReachTracker,
     RuleCode::SearchLatency,
     RuleCode::AdvertiserPrevalidation,
     RuleCode::AnuraDirect,
-    RuleCode::DoesNotReachStore,
-    RuleCode::DoesNotReachTracker,
 ];
+
+const FIRST_CHECK: usize = CONFIGURABLE.len() - crate::checks::CHECKS.len();
+
+// The checks' slots are where `any_check_active` looks.
+const _: () = {
+    let mut i = 0;
+    while i < crate::checks::CHECKS.len() {
+        assert!(CONFIGURABLE[FIRST_CHECK + i] as u8 == crate::checks::CHECKS[i] as u8);
+        i += 1;
+    }
+};
 
 fn slot(code: RuleCode) -> Option<usize> {
     CONFIGURABLE.iter().position(|c| *c == code)
@@ -147,6 +160,12 @@ impl EffectiveRules {
 
     pub fn is_active(&self, code: RuleCode) -> bool {
         self.get(code).active
+    }
+
+    /// Whether any third-party check is on: asked for every candidate, so it
+    /// reads the checks' fixed slots instead of looking each code up.
+    pub fn any_check_active(&self) -> bool {
+        self.0[FIRST_CHECK..].iter().any(|s| s.active)
     }
 
     fn apply(&mut self, code: RuleCode, setting: RuleSetting) {

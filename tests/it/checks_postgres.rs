@@ -147,6 +147,10 @@ fn closed_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
+async fn status(server: &switchyard::app::RunningServer, query: &str, ua: &str) -> u16 {
+    hit(server, query, ua).await.status().as_u16()
+}
+
 async fn hit(server: &switchyard::app::RunningServer, query: &str, ua: &str) -> reqwest::Response {
     client()
         .get(format!("http://{}/c?{query}", server.addr))
@@ -154,6 +158,14 @@ async fn hit(server: &switchyard::app::RunningServer, query: &str, ua: &str) -> 
         .send()
         .await
         .unwrap()
+}
+
+/// A server on `db` whose Anura Direct is the stand-in.
+fn anura_config(db: &TestDb, anura: &Provider) -> switchyard::config::ServeConfig {
+    let mut config = config_for(Some(db));
+    config.checks.anura_instance = Some("777".into());
+    config.checks.anura_direct_url = format!("http://{}/direct.json", anura.addr);
+    config
 }
 
 /// (discard_rule, offer_id, checks) of the click with this sub1.
@@ -199,39 +211,26 @@ async fn anura_direct_discards_suspect_visitors_and_every_verdict_lands_in_click
     )
     .await;
     let anura = Provider::start(Behaviour::ByRequest).await;
-    let mut config = config_for(Some(&db));
-    config.checks.anura_instance = Some("777".into());
-    config.checks.anura_direct_url = format!("http://{}/direct.json", anura.addr);
+    let config = anura_config(&db, &anura);
     let server = start(config).await;
 
     assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=good", "good")
-            .await
-            .status(),
+        status(&server, "oid=1&affid=1&sub1=good", "good").await,
         302
     );
-    assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=bot", "bot").await.status(),
-        404
-    );
+    assert_eq!(status(&server, "oid=1&affid=1&sub1=bot", "bot").await, 404);
     // Past the timeout, and garbage: no verdict, and Anura fails open by default.
     assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=slow", "slow")
-            .await
-            .status(),
+        status(&server, "oid=1&affid=1&sub1=slow", "slow").await,
         302
     );
     assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=garbage", "garbage")
-            .await
-            .status(),
+        status(&server, "oid=1&affid=1&sub1=garbage", "garbage").await,
         302
     );
     // A hit on an offer without the rule asks nobody and stores NULL.
     assert_eq!(
-        hit(&server, "oid=2&affid=1&sub1=plain", "bot")
-            .await
-            .status(),
+        status(&server, "oid=2&affid=1&sub1=plain", "bot").await,
         302
     );
     server.shutdown().await.unwrap();
@@ -278,18 +277,11 @@ async fn monitor_mode_records_the_verdict_without_discarding() {
     )
     .await;
     let anura = Provider::start(Behaviour::ByRequest).await;
-    let mut config = config_for(Some(&db));
-    config.checks.anura_instance = Some("777".into());
-    config.checks.anura_direct_url = format!("http://{}/direct.json", anura.addr);
+    let config = anura_config(&db, &anura);
     let server = start(config).await;
+    assert_eq!(status(&server, "oid=1&affid=1&sub1=bot", "bot").await, 302);
     assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=bot", "bot").await.status(),
-        302
-    );
-    assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=garbage", "garbage")
-            .await
-            .status(),
+        status(&server, "oid=1&affid=1&sub1=garbage", "garbage").await,
         302,
         "closed on error, but only monitored"
     );
@@ -321,9 +313,7 @@ async fn a_failing_provider_is_cut_off_by_its_breaker_and_taken_back_after_a_pro
     )
     .await;
     let anura = Provider::start(Behaviour::Down).await;
-    let mut config = config_for(Some(&db));
-    config.checks.anura_instance = Some("777".into());
-    config.checks.anura_direct_url = format!("http://{}/direct.json", anura.addr);
+    let mut config = anura_config(&db, &anura);
     config.checks.check_breaker_failures = 3;
     config.checks.check_breaker_cooldown_ms = 400;
     let server = start(config).await;
@@ -331,9 +321,7 @@ async fn a_failing_provider_is_cut_off_by_its_breaker_and_taken_back_after_a_pro
         let sub = format!("down{n}");
         let ua = format!("good-{n}");
         assert_eq!(
-            hit(&server, &format!("oid=1&affid=1&sub1={sub}"), &ua)
-                .await
-                .status(),
+            status(&server, &format!("oid=1&affid=1&sub1={sub}"), &ua).await,
             302,
             "fails open"
         );
@@ -352,15 +340,11 @@ async fn a_failing_provider_is_cut_off_by_its_breaker_and_taken_back_after_a_pro
     anura.set(Behaviour::ByRequest);
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=probe", "bot")
-            .await
-            .status(),
+        status(&server, "oid=1&affid=1&sub1=probe", "bot").await,
         404
     );
     assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=after", "bot")
-            .await
-            .status(),
+        status(&server, "oid=1&affid=1&sub1=after", "bot").await,
         404
     );
     assert_eq!(anura.calls(), 5, "the probe closed the breaker");
@@ -412,9 +396,7 @@ async fn prevalidation_forwards_only_on_the_advertisers_yes_and_a_no_takes_the_f
     assert!(location(&yes).unwrap().starts_with("https://acme.example/"));
     // The same question again is answered from the cache.
     assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=yes", "ua one")
-            .await
-            .status(),
+        status(&server, "oid=1&affid=1&sub1=yes", "ua one").await,
         302
     );
     assert_eq!(advertiser.calls(), 1);
@@ -427,14 +409,11 @@ async fn prevalidation_forwards_only_on_the_advertisers_yes_and_a_no_takes_the_f
         "a rejected visitor is fail traffic for the fail offer"
     );
     // Garbage and a dead advertiser: prevalidation fails closed by default.
-    assert_eq!(
-        hit(&server, "oid=3&affid=1&sub1=dead", "x").await.status(),
-        404
-    );
+    assert_eq!(status(&server, "oid=3&affid=1&sub1=dead", "x").await, 404);
     db.exec("UPDATE offers SET fail_offer_id = NULL WHERE id = 1")
         .await;
     let reloaded = eventually(Duration::from_secs(10), || async {
-        hit(&server, "oid=1&affid=1&sub1=html", "x").await.status() == 404
+        status(&server, "oid=1&affid=1&sub1=html", "x").await == 404
     })
     .await;
     assert!(reloaded);
@@ -494,14 +473,8 @@ async fn search_latency_discards_offers_whose_upstream_hop_is_slow() {
     ))
     .await;
     let server = start(config_for(Some(&db))).await;
-    assert_eq!(
-        hit(&server, "oid=1&affid=1&sub1=fast", "x").await.status(),
-        302
-    );
-    assert_eq!(
-        hit(&server, "oid=2&affid=1&sub1=slow", "x").await.status(),
-        404
-    );
+    assert_eq!(status(&server, "oid=1&affid=1&sub1=fast", "x").await, 302);
+    assert_eq!(status(&server, "oid=2&affid=1&sub1=slow", "x").await, 404);
     server.shutdown().await.unwrap();
     assert_eq!(fast.calls(), 1, "one HEAD of the origin");
     assert_eq!(
@@ -519,6 +492,52 @@ async fn search_latency_discards_offers_whose_upstream_hop_is_slow() {
     assert!(
         waited < 250_000,
         "cut at max_latency_ms, not the upstream's 300 ms: {waited}"
+    );
+    db.drop_database().await;
+}
+
+/// A check refusing a smart link's first offer sends the hit to the next one,
+/// and the first offer's cap is untouched: checks run before reservations.
+#[tokio::test]
+async fn a_smart_link_moves_past_an_offer_its_check_refuses_without_spending_its_cap() {
+    let db = TestDb::create().await;
+    let advertiser = Provider::start(Behaviour::ByRequest).await;
+    db.exec(&format!(
+        r#"INSERT INTO advertisers (id, name) VALUES (1, 'Acme');
+           INSERT INTO partners (id, name) VALUES (1, 'P');
+           INSERT INTO offers (id, advertiser_id, name, offer_url, requires_approval) VALUES
+               (1, 1, 'Checked', 'https://checked.example/', false),
+               (2, 1, 'Next', 'https://next.example/', false);
+           INSERT INTO offer_caps (offer_id, metric, period, cap_limit) VALUES (1, 'clicks', 'day', 1);
+           INSERT INTO smart_links (id, name) VALUES (1, 'Priority');
+           INSERT INTO smart_link_offers (smart_link_id, offer_id, priority) VALUES (1, 1, 1), (1, 2, 2);
+           INSERT INTO optimization_rules (kind, scope, offer_id, params) VALUES
+             ('ADVERTISER_PREVALIDATION', 'offer', 1,
+              '{{"url": "http://{advertiser}/check?s={{sub1}}", "success_field": "status", "success_value": "ok"}}');"#,
+        advertiser = advertiser.addr,
+    ))
+    .await;
+    let server = start(config_for(Some(&db))).await;
+    let link = |sub: &str| format!("http://{}/sl/1?affid=1&sub1={sub}", server.addr);
+    let refused = client().get(link("no")).send().await.unwrap();
+    assert!(
+        location(&refused)
+            .unwrap()
+            .starts_with("https://next.example/")
+    );
+    let accepted = client().get(link("yes")).send().await.unwrap();
+    assert!(
+        location(&accepted)
+            .unwrap()
+            .starts_with("https://checked.example/"),
+        "the refused hit did not spend offer 1's cap of one"
+    );
+    server.shutdown().await.unwrap();
+    let (rule, offer, checks) = click(&db, "no").await;
+    assert_eq!((rule, offer), (None, Some(2)));
+    assert_eq!(
+        words(&checks),
+        [verdict("ADVERTISER_PREVALIDATION", "rejected", false)]
     );
     db.drop_database().await;
 }
