@@ -23,7 +23,6 @@ use super::walk::{DEFAULT_USER_AGENT, Walk, WalkLimits, Walker};
 use crate::catalog::url_template::UrlTemplate;
 use crate::catalog::{Catalog, CatalogHandle};
 use crate::config::ScanConfig;
-use crate::rules::RuleCode;
 
 /// How often the task looks for due offers besides snapshot swaps.
 pub const TICK: Duration = Duration::from_secs(30);
@@ -222,7 +221,7 @@ pub fn needs_scan(catalog: &Catalog, offer_id: i64) -> bool {
         // Not in this snapshot yet (just added): the next swap brings it.
         return false;
     };
-    [RuleCode::DoesNotReachStore, RuleCode::DoesNotReachTracker]
+    crate::rules::reach::RULES
         .into_iter()
         .any(|code| offer.rules.is_active(code) || catalog.rule_table.any_partner_activates(code))
 }
@@ -235,6 +234,17 @@ pub async fn run_due(
     catalog: &Catalog,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<usize, ScannerError> {
+    // Most networks use neither rule: they cost the scanner no query.
+    let rules = crate::rules::reach::RULES;
+    let wanted = rules
+        .iter()
+        .any(|code| catalog.rule_table.any_partner_activates(*code))
+        || catalog
+            .offers()
+            .any(|offer| rules.iter().any(|code| offer.rules.is_active(*code)));
+    if !wanted {
+        return Ok(0);
+    }
     let due: Vec<ScanTarget> = store::due(pool, Utc::now(), None)
         .await?
         .into_iter()
