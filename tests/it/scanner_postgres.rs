@@ -266,18 +266,8 @@ async fn switchyard_scan_scans_an_offer_and_prints_its_chain() {
     db.exec(NETWORK).await;
     set_url(&db, "http://adv.example/meta").await;
     let pins = format!("adv.example={0},app.appsflyer.com={0}", web.addr);
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["scan", "--offer", "1", "--json", "--scan-resolve", &pins])
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let args = ["scan", "--offer", "1", "--json", "--scan-resolve", &pins];
+    let line = switchyard_json(&args, &db.url).await;
     assert_eq!(line["outcome"], "scanned");
     assert_eq!(line["result"], "store");
     assert_eq!(line["reached_tracker"], true);
