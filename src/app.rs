@@ -228,13 +228,16 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let (events, writer) = spawn_writer(sink, config.writer_settings(), spill);
+    // One client for partner postbacks and third-party checks.
+    let http_client =
+        crate::postbacks::client::http_client().context("building the outgoing HTTP client")?;
     let (postback_queue, postback_task) = crate::postbacks::spawn_dispatcher(
         config.postback_settings(),
         events.clone(),
         restore_pool.clone(),
         shutdown_rx.clone(),
-    )
-    .context("starting the partner postback dispatcher")?;
+        http_client.clone(),
+    );
     let conversions = Arc::new(Conversions::new(
         config.conversion_settings(),
         catalog.clone(),
@@ -263,10 +266,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         fallback_url,
         public_host: config.public_host.clone(),
         cookies: config.cookie_policy(),
-        checks: Arc::new(
-            crate::checks::CheckRunner::new(config.checks.runner_settings())
-                .context("building the third-party checks' HTTP client")?,
-        ),
+        checks: Arc::new(crate::checks::CheckRunner::new(
+            config.checks.runner_settings(),
+            http_client,
+        )),
     });
     let router = http::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)

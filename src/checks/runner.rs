@@ -14,7 +14,7 @@ use super::hit::HitChecks;
 use super::settings::{CheckKind, CheckSettings};
 use super::verdict::{Answer, CheckFailure, Judged};
 use super::{anura, guard, latency, metrics, prevalidation};
-use crate::postbacks::client::{HttpClient, http_client};
+use crate::postbacks::client::HttpClient;
 use crate::routing::HitMacros;
 use crate::rules::RuleCode;
 
@@ -40,12 +40,6 @@ impl Default for CheckRunnerSettings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CheckRunnerError {
-    #[error("TLS settings of the checks' HTTP client: {0}")]
-    Client(#[from] crate::postbacks::PostbackError),
-}
-
 pub struct CheckRunner {
     pub(super) client: HttpClient,
     settings: CheckRunnerSettings,
@@ -64,14 +58,15 @@ impl std::fmt::Debug for CheckRunner {
 }
 
 impl CheckRunner {
-    pub fn new(settings: CheckRunnerSettings) -> Result<Self, CheckRunnerError> {
-        Ok(Self {
-            client: http_client()?,
+    /// `client`: the server's outgoing client (`postbacks::client::http_client`).
+    pub fn new(settings: CheckRunnerSettings, client: HttpClient) -> Self {
+        Self {
+            client,
             prevalidation_answers: AnswerCache::new(settings.cache_entries),
             latency_answers: AnswerCache::new(settings.cache_entries),
             settings,
             breakers: DashMap::new(),
-        })
+        }
     }
 
     pub(super) fn anura(&self) -> &anura::AnuraSettings {

@@ -112,7 +112,7 @@ async fn anura(State(state): State<ProviderState>, RawQuery(query): RawQuery) ->
         "bot" => axum::Json(json!({"result": "suspect", "mobile": 0, "rule_sets": ["UE"]}))
             .into_response(),
         "slow" => {
-            tokio::time::sleep(Duration::from_millis(400)).await;
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
             axum::Json(json!({"result": "non-suspect", "mobile": 0})).into_response()
         }
         "garbage" => "<html>oops</html>".into_response(),
@@ -160,9 +160,17 @@ async fn hit(server: &switchyard::app::RunningServer, query: &str, ua: &str) -> 
         .unwrap()
 }
 
+/// A server on `db` with room for the checks' timeouts on a loaded machine:
+/// the rules' timeouts are generous, and the hit's budget above them.
+fn checks_config(db: &TestDb) -> switchyard::config::ServeConfig {
+    let mut config = config_for(Some(db));
+    config.checks.check_budget_ms = 2_000;
+    config
+}
+
 /// A server on `db` whose Anura Direct is the stand-in.
 fn anura_config(db: &TestDb, anura: &Provider) -> switchyard::config::ServeConfig {
-    let mut config = config_for(Some(db));
+    let mut config = checks_config(db);
     config.checks.anura_instance = Some("777".into());
     config.checks.anura_direct_url = format!("http://{}/direct.json", anura.addr);
     config
@@ -205,7 +213,7 @@ async fn anura_direct_discards_suspect_visitors_and_every_verdict_lands_in_click
     db.exec(SMALL_NETWORK).await;
     db.exec(
         r#"INSERT INTO optimization_rules (kind, scope, offer_id, params)
-           VALUES ('ANURA_DIRECT', 'offer', 1, '{"timeout_ms": 100}');
+           VALUES ('ANURA_DIRECT', 'offer', 1, '{"timeout_ms": 500}');
            INSERT INTO offers (id, advertiser_id, name, offer_url) VALUES (2, 1, 'Plain', 'https://plain.example/');
            INSERT INTO offer_approvals (offer_id, partner_id) VALUES (2, 1);"#,
     )
@@ -233,6 +241,14 @@ async fn anura_direct_discards_suspect_visitors_and_every_verdict_lands_in_click
         status(&server, "oid=2&affid=1&sub1=plain", "bot").await,
         302
     );
+    // Impressions are judged by the same rules, and keep their verdicts too.
+    let impression = client()
+        .get(format!("http://{}/i?oid=1&affid=1&sub1=imp", server.addr))
+        .header("user-agent", "bot")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(impression.status(), 204);
     server.shutdown().await.unwrap();
 
     let query = anura.queries.lock().unwrap()[0].clone();
@@ -241,7 +257,14 @@ async fn anura_direct_discards_suspect_visitors_and_every_verdict_lands_in_click
     assert_eq!(param(&query, "ua"), "good");
     assert_eq!(param(&query, "source"), "1", "the partner");
     assert_eq!(param(&query, "campaign"), "1", "the offer");
-    assert_eq!(anura.calls(), 4);
+    assert_eq!(anura.calls(), 5);
+    let (rule, checks): (Option<String>, Option<Value>) =
+        sqlx::query_as("SELECT discard_rule, checks FROM impressions WHERE sub1 = 'imp'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(rule.as_deref(), Some("ANURA_DIRECT"));
+    assert_eq!(words(&checks), [verdict("ANURA_DIRECT", "suspect", false)]);
 
     let (rule, offer, checks) = click(&db, "good").await;
     assert_eq!((rule, offer), (None, Some(1)));
@@ -250,7 +273,7 @@ async fn anura_direct_discards_suspect_visitors_and_every_verdict_lands_in_click
         [verdict("ANURA_DIRECT", "non-suspect", false)]
     );
     let latency = checks.unwrap()[0]["latency_us"].as_u64().unwrap();
-    assert!(latency > 0 && latency < 100_000, "{latency}");
+    assert!(latency > 0 && latency < 500_000, "{latency}");
     let (rule, _, checks) = click(&db, "bot").await;
     assert_eq!(rule.as_deref(), Some("ANURA_DIRECT"));
     assert_eq!(words(&checks), [verdict("ANURA_DIRECT", "suspect", false)]);
@@ -273,7 +296,7 @@ async fn monitor_mode_records_the_verdict_without_discarding() {
     db.exec(SMALL_NETWORK).await;
     db.exec(
         r#"INSERT INTO optimization_rules (kind, scope, params)
-           VALUES ('ANURA_DIRECT', 'global', '{"mode": "monitor", "on_error": "closed"}')"#,
+           VALUES ('ANURA_DIRECT', 'global', '{"mode": "monitor", "on_error": "closed", "timeout_ms": 500}')"#,
     )
     .await;
     let anura = Provider::start(Behaviour::ByRequest).await;
@@ -309,7 +332,7 @@ async fn a_failing_provider_is_cut_off_by_its_breaker_and_taken_back_after_a_pro
     db.exec(SMALL_NETWORK).await;
     db.exec(
         r#"INSERT INTO optimization_rules (kind, scope, offer_id, params)
-           VALUES ('ANURA_DIRECT', 'offer', 1, '{"timeout_ms": 50}')"#,
+           VALUES ('ANURA_DIRECT', 'offer', 1, '{"timeout_ms": 300}')"#,
     )
     .await;
     let anura = Provider::start(Behaviour::Down).await;
@@ -383,13 +406,13 @@ async fn prevalidation_forwards_only_on_the_advertisers_yes_and_a_no_takes_the_f
            UPDATE offers SET fail_offer_id = 2 WHERE id = 1;
            INSERT INTO optimization_rules (kind, scope, offer_id, params) VALUES
              ('ADVERTISER_PREVALIDATION', 'offer', 1,
-              '{{"url": "http://{advertiser}/check?ip={{ip}}&s={{sub1}}&o={{offer_id}}&ua={{user_agent}}", "success_field": "status", "success_value": "ok", "cache_ttl_seconds": 60}}'),
+              '{{"url": "http://{advertiser}/check?ip={{ip}}&s={{sub1}}&o={{offer_id}}&ua={{user_agent}}", "success_field": "status", "success_value": "ok", "cache_ttl_seconds": 60, "timeout_ms": 500}}'),
              ('ADVERTISER_PREVALIDATION', 'offer', 3,
-              '{{"url": "http://{down}/check?s={{sub1}}"}}');"#,
+              '{{"url": "http://{down}/check?s={{sub1}}", "timeout_ms": 500}}');"#,
         advertiser = advertiser.addr,
     ))
     .await;
-    let server = start(config_for(Some(&db))).await;
+    let server = start(checks_config(&db)).await;
 
     let yes = hit(&server, "oid=1&affid=1&sub1=yes", "ua one").await;
     assert_eq!(yes.status(), 302);
@@ -460,19 +483,19 @@ async fn search_latency_discards_offers_whose_upstream_hop_is_slow() {
     let db = TestDb::create().await;
     db.exec(SMALL_NETWORK).await;
     let fast = Provider::start(Behaviour::ByRequest).await;
-    let slow = Provider::start(Behaviour::Slow(Duration::from_millis(300))).await;
+    let slow = Provider::start(Behaviour::Slow(Duration::from_millis(1_500))).await;
     db.exec(&format!(
         r#"UPDATE offers SET offer_url = 'http://{fast}/landing?t={{transaction_id}}' WHERE id = 1;
            INSERT INTO offers (id, advertiser_id, name, offer_url)
                VALUES (2, 1, 'Slow', 'http://{slow}/landing?t={{transaction_id}}');
            INSERT INTO offer_approvals (offer_id, partner_id) VALUES (2, 1);
            INSERT INTO optimization_rules (kind, scope, params)
-               VALUES ('SEARCH_LATENCY', 'global', '{{"max_latency_ms": 60, "cache_ttl_seconds": 0}}');"#,
+               VALUES ('SEARCH_LATENCY', 'global', '{{"max_latency_ms": 400, "cache_ttl_seconds": 0}}');"#,
         fast = fast.addr,
         slow = slow.addr,
     ))
     .await;
-    let server = start(config_for(Some(&db))).await;
+    let server = start(checks_config(&db)).await;
     assert_eq!(status(&server, "oid=1&affid=1&sub1=fast", "x").await, 302);
     assert_eq!(status(&server, "oid=2&affid=1&sub1=slow", "x").await, 404);
     server.shutdown().await.unwrap();
@@ -490,8 +513,8 @@ async fn search_latency_discards_offers_whose_upstream_hop_is_slow() {
     assert_eq!(words(&checks), [verdict("SEARCH_LATENCY", "slow", false)]);
     let waited = checks.unwrap()[0]["latency_us"].as_u64().unwrap();
     assert!(
-        waited < 250_000,
-        "cut at max_latency_ms, not the upstream's 300 ms: {waited}"
+        waited < 1_200_000,
+        "cut at max_latency_ms, not the upstream's 1.5 s: {waited}"
     );
     db.drop_database().await;
 }
@@ -513,11 +536,11 @@ async fn a_smart_link_moves_past_an_offer_its_check_refuses_without_spending_its
            INSERT INTO smart_link_offers (smart_link_id, offer_id, priority) VALUES (1, 1, 1), (1, 2, 2);
            INSERT INTO optimization_rules (kind, scope, offer_id, params) VALUES
              ('ADVERTISER_PREVALIDATION', 'offer', 1,
-              '{{"url": "http://{advertiser}/check?s={{sub1}}", "success_field": "status", "success_value": "ok"}}');"#,
+              '{{"url": "http://{advertiser}/check?s={{sub1}}", "success_field": "status", "success_value": "ok", "timeout_ms": 500}}');"#,
         advertiser = advertiser.addr,
     ))
     .await;
-    let server = start(config_for(Some(&db))).await;
+    let server = start(checks_config(&db)).await;
     let link = |sub: &str| format!("http://{}/sl/1?affid=1&sub1={sub}", server.addr);
     let refused = client().get(link("no")).send().await.unwrap();
     assert!(
