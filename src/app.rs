@@ -215,18 +215,38 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         )
     });
 
+    // Offer URL scans are stored in Postgres, so only with a database; every
+    // instance runs a scanner, the advisory locks keep an offer to one scan.
+    let scanner = match (&restore_pool, config.scan_enabled) {
+        (Some(pool), true) => {
+            let scanner = crate::scanner::Scanner::new(&config.scan)
+                .context("configuring the offer URL scanner (SWITCHYARD_SCAN_*)")?;
+            Some(crate::scanner::schedule::spawn(
+                pool.clone(),
+                catalog.clone(),
+                Arc::new(scanner),
+                crate::scanner::schedule::TICK,
+                shutdown_rx.clone(),
+            ))
+        }
+        _ => None,
+    };
+
     let spilled = match &config.spill_dir {
         Some(dir) => spilled_for_attribution(dir).await,
         None => Vec::new(),
     };
     let (events, writer) = spawn_writer(sink, config.writer_settings(), spill);
+    // One client for partner postbacks and third-party checks.
+    let http_client =
+        crate::postbacks::client::http_client().context("building the outgoing HTTP client")?;
     let (postback_queue, postback_task) = crate::postbacks::spawn_dispatcher(
         config.postback_settings(),
         events.clone(),
         restore_pool.clone(),
         shutdown_rx.clone(),
-    )
-    .context("starting the partner postback dispatcher")?;
+        http_client.clone(),
+    );
     let conversions = Arc::new(Conversions::new(
         config.conversion_settings(),
         catalog.clone(),
@@ -255,6 +275,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         fallback_url,
         public_host: config.public_host.clone(),
         cookies: config.cookie_policy(),
+        checks: Arc::new(crate::checks::CheckRunner::new(
+            config.checks.runner_settings(),
+            http_client,
+        )),
     });
     let router = http::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -321,6 +345,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         // It watches the shutdown signal; an open run rolls back.
         if let Some(scheduler) = kpi_scheduler {
             let _ = scheduler.await;
+        }
+        // It watches the shutdown signal; an open scan rolls back.
+        if let Some(scanner) = scanner {
+            let _ = scanner.await;
         }
         if let Some(restorer) = cap_restorer {
             restorer.abort();

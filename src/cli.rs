@@ -1,6 +1,6 @@
 //! The command line: `serve` (default), `migrate`, `check-catalog`, `visit`,
 //! `explain`, `kpi simulate`, `kpi run`, `kpi show`, `rollup rebuild`,
-//! `partitions ensure | prune | list`, `partner-key new`, `offer-token new`.
+//! `partitions ensure | prune | list`, `partner-key new`, `offer-token new`, `scan`.
 
 use std::path::PathBuf;
 
@@ -66,6 +66,9 @@ enum Command {
         #[command(subcommand)]
         command: crate::credentials::OfferTokenCommand,
     },
+    /// Scan offer URLs once and print where each chain ends: the due offers
+    /// a rule needs (as `serve` would), one offer, or all.
+    Scan(Box<crate::scanner::command::ScanArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +180,7 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::OfferToken { command }) => {
             runtime()?.block_on(crate::credentials::offer_token(command))
         }
+        Some(Command::Scan(args)) => runtime()?.block_on(crate::scanner::command::run(*args)),
     }
 }
 

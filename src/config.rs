@@ -16,9 +16,13 @@ use crate::http::CookiePolicy;
 use crate::partitions::task::MaintenanceSettings;
 use crate::postbacks::PostbackSettings;
 
+mod checks;
 mod enrichment;
+mod scan;
 
+pub use checks::CheckConfig;
 pub use enrichment::EnrichmentConfig;
+pub use scan::ScanConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -160,6 +164,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub enrichment: EnrichmentConfig,
 
+    /// Third-party checks: Anura's credentials, the per-hit budget, breakers.
+    #[command(flatten)]
+    pub checks: CheckConfig,
+
     /// Hostname partners' tracking links use when a smart link has no tracking
     /// domain of its own; without it, the Host the partner asked on.
     #[arg(long, env = "SWITCHYARD_PUBLIC_HOST")]
@@ -176,6 +184,16 @@ pub struct ServeConfig {
     /// still allow third-party cookies.
     #[arg(long, env = "SWITCHYARD_TRACKING_HTTPS", default_value_t = false)]
     pub tracking_https: bool,
+
+    /// Scan offer URLs in the background (with DATABASE_URL). Only offers
+    /// that DOES_NOT_REACH_STORE or DOES_NOT_REACH_TRACKER is active for are
+    /// scanned.
+    #[arg(long = "scan", env = "SWITCHYARD_SCAN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scan_enabled: bool,
+
+    /// The offer URL scanner.
+    #[command(flatten)]
+    pub scan: ScanConfig,
 }
 
 /// Where the admin listener binds, if anywhere.
@@ -267,9 +285,12 @@ impl ServeConfig {
             redis_url: None,
             redis_timeout_ms: 50,
             enrichment: EnrichmentConfig::default(),
+            checks: CheckConfig::default(),
             public_host: None,
             cookie_domain: Vec::new(),
             tracking_https: false,
+            scan_enabled: true,
+            scan: ScanConfig::default(),
         }
     }
 

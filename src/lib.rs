@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod catalog;
+pub mod checks;
 pub mod cli;
 pub mod columns;
 pub mod config;
@@ -22,5 +23,6 @@ pub mod postbacks;
 pub mod rollups;
 pub mod routing;
 pub mod rules;
+pub mod scanner;
 pub mod targeting;
 pub mod visit;

@@ -9,17 +9,24 @@
 # functions of the click path (inclusive).
 # Needs: valgrind and ab (apt-get install valgrind apache2-utils), psql, a
 # reachable Postgres (ADMIN_URL). Not run in CI. About 3 minutes.
+# BIN=... BARE=... measure given binaries (say, a build of another revision)
+# instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-10000}
 ADMIN_URL=${ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-BENCH_DB=switchyard_instructions
+BENCH_DB=${BENCH_DB:-switchyard_instructions}
+# Three ports from here (other runs on the machine may hold the defaults).
+PORT=${PORT:-18095}
 URL='/c?oid=1&affid=1&sub1=bench&sub2=x'
-WORK=$(mktemp -d /tmp/switchyard-instructions.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-instructions.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release --quiet --bin switchyard --example bare_redirect
-BIN=target/release/switchyard
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --bin switchyard --example bare_redirect
+fi
+BIN=${BIN:-target/release/switchyard}
+BARE=${BARE:-target/release/examples/bare_redirect}
 
 psql "$ADMIN_URL" -qc "drop database if exists $BENCH_DB with (force)" -c "create database $BENCH_DB" 2>/dev/null
 DB_URL="${ADMIN_URL%/*}/$BENCH_DB"
@@ -49,9 +56,9 @@ measure() {
   echo "$name $((total / N))" >> "$WORK/summary"
 }
 
-measure axum_bare_302 18095 target/release/examples/bare_redirect 127.0.0.1:18095 http1
-measure switchyard_postgres_log 18096 "$BIN" serve --listen 127.0.0.1:18096 --database-url "$DB_URL"
-measure switchyard_file_log 18097 "$BIN" serve --listen 127.0.0.1:18097 --events-file "$WORK/events.jsonl"
+measure axum_bare_302 "$PORT" "$BARE" "127.0.0.1:$PORT" http1
+measure switchyard_postgres_log $((PORT + 1)) "$BIN" serve --listen "127.0.0.1:$((PORT + 1))" --database-url "$DB_URL"
+measure switchyard_file_log $((PORT + 2)) "$BIN" serve --listen "127.0.0.1:$((PORT + 2))" --events-file "$WORK/events.jsonl"
 
 base=$(awk '$1 == "axum_bare_302" { print $2 }' "$WORK/summary")
 echo

@@ -55,6 +55,7 @@ fn click(n: u128, ordered: bool) -> Event {
         ),
         country: Some("US".to_owned()),
         is_unique: !n.is_multiple_of(5),
+        checks: Vec::new(),
     })
 }
 

@@ -231,6 +231,7 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
             caps: Vec::new(),
             blacklisted_subs: FxHashMap::default(),
             retargeting_ids: None,
+            last_scan: None,
         };
         if out.offers.insert(id, offer).is_some() {
             problems.push(CatalogProblem::DuplicateId {
@@ -465,6 +466,12 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     }
     // Runs are the optimizer's output, not admin input: one naming a deleted
     // link or offer must never reject the snapshot, so it is resolved leniently.
+    // Scans too are the scanner's output: one of an unknown offer is skipped.
+    for scan in &source.offer_url_scans {
+        if let Some(offer) = out.offers.get_mut(&scan.offer_id) {
+            offer.last_scan = Some(scan.as_last_scan());
+        }
+    }
     for run in &source.smart_link_kpi_runs {
         if let Some(link) = out.smart_links.get_mut(&run.smart_link_id) {
             link.kpi_order = super::kpi_order::resolve(link, run);

@@ -18,6 +18,7 @@ use crate::counters::{CounterKey, cap_key};
 use crate::kpi::KpiSettings;
 use crate::rules::retargeting::RetargetingList;
 use crate::rules::settings::EffectiveRules;
+use crate::scanner::ScanResult;
 use crate::targeting::CompiledTargeting;
 
 #[derive(Debug, Clone)]
@@ -96,6 +97,20 @@ pub struct Offer {
     /// The offer's retargeting list; `None` when it has none (every id passes).
     /// Shared so a reload can reuse an unchanged million-id list.
     pub retargeting_ids: Option<std::sync::Arc<RetargetingList>>,
+    /// The latest scan of the offer's current URL (`scanner`); `None`: not
+    /// scanned yet, or the URL changed since.
+    pub last_scan: Option<LastScan>,
+}
+
+/// What `DOES_NOT_REACH_STORE` and `DOES_NOT_REACH_TRACKER` read of a scan:
+/// four bytes an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastScan {
+    pub result: ScanResult,
+    pub reached_tracker: bool,
+    /// With `ScanResult::Error`: the scanner could not tell (timeout,
+    /// connection, 5xx), rather than found the chain broken.
+    pub transient: bool,
 }
 
 impl Offer {

@@ -112,6 +112,20 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
     )
     .fetch_all(&mut *tx)
     .await?;
+    // An offer's latest scan counts only while the offer keeps the URL it
+    // scanned: an edited URL is unscanned (and passes) until its rescan.
+    let offer_url_scans = sqlx::query_as::<_, OfferScanRow>(
+        // One index probe an offer, however many scans the table keeps.
+        "SELECT o.id AS offer_id, s.result, s.reached_tracker, s.error
+         FROM offers o
+         CROSS JOIN LATERAL (
+             SELECT offer_url, result, reached_tracker, error FROM offer_url_scans
+             WHERE offer_id = o.id ORDER BY scanned_at DESC, id DESC LIMIT 1
+         ) s
+         WHERE s.offer_url = o.offer_url",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     let optimization_rules = sqlx::query_as::<_, RuleRow>(
         "SELECT kind, scope, advertiser_id, offer_id, partner_id, active, params FROM optimization_rules ORDER BY id",
     )
@@ -143,6 +157,7 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
         smart_links,
         smart_link_offers,
         smart_link_kpi_runs,
+        offer_url_scans,
         optimization_rules,
         traffic_control,
         traffic_targeting,

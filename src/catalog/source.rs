@@ -164,6 +164,9 @@ pub struct CatalogSource {
     /// The latest KPI run of each link (not a catalog table: the optimizer's
     /// output, carried in the snapshot so routing can read it without I/O).
     pub smart_link_kpi_runs: Vec<SmartLinkKpiRunRow>,
+    /// The latest scan of each offer's current URL (the scanner's output, like
+    /// the KPI runs).
+    pub offer_url_scans: Vec<OfferScanRow>,
     pub optimization_rules: Vec<RuleRow>,
     pub traffic_control: Vec<TrafficControlRow>,
     pub traffic_targeting: Vec<TrafficTargetingRow>,
@@ -371,6 +374,34 @@ pub struct SmartLinkKpiRunRow {
     /// `shares[i]` is the traffic share of `ranking[i]`; explore runs only.
     #[serde(default)]
     pub shares: Option<Vec<f64>>,
+}
+
+/// What the rules need of an offer's latest scan: the columns of
+/// `offer_url_scans` that `DOES_NOT_REACH_STORE` and `DOES_NOT_REACH_TRACKER` read.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(deny_unknown_fields)]
+pub struct OfferScanRow {
+    pub offer_id: i64,
+    pub result: crate::scanner::ScanResult,
+    #[serde(default)]
+    pub reached_tracker: bool,
+    /// With result `error`, its kind (`loop`, `timeout`, ...).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl OfferScanRow {
+    pub fn as_last_scan(&self) -> super::model::LastScan {
+        super::model::LastScan {
+            result: self.result,
+            reached_tracker: self.reached_tracker,
+            // An unknown kind (written by a newer version) counts as the
+            // scanner not being able to tell.
+            transient: self.error.as_deref().is_some_and(|e| {
+                crate::scanner::ScanError::parse(e).is_none_or(|e| e.is_transient())
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]

@@ -146,6 +146,7 @@ pub async fn refuse(
             offer_id: None,
             advertiser_id: None,
         },
+        checks: Vec::new(),
     };
     let visit = requester.bare_visit(TrackingParams::default());
     record(state, kind, &decision, visit, now, started).await;

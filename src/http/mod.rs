@@ -19,6 +19,7 @@ use axum::http::HeaderValue;
 use axum::routing::{MethodRouter, get};
 
 use crate::catalog::CatalogHandle;
+use crate::checks::CheckRunner;
 use crate::conversions::Conversions;
 use crate::counters::CounterStore;
 use crate::events::EventSender;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub public_host: Option<String>,
     /// Domain and SameSite of the click cookies.
     pub cookies: CookiePolicy,
+    /// The third-party checks' client, breakers and caches.
+    pub checks: Arc<CheckRunner>,
 }
 
 /// Every route of the tracking listener. The router is built from this list,

@@ -16,7 +16,7 @@ use super::PostbackError;
 
 const USER_AGENT: &str = concat!("switchyard/", env!("CARGO_PKG_VERSION"));
 
-pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// What one call came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,14 +52,27 @@ impl CallOutcome {
 }
 
 /// HTTP and HTTPS, HTTP/1.1, the system's root certificates, rustls on ring.
-pub(super) fn http_client() -> Result<HttpClient, PostbackError> {
+pub(crate) fn http_client() -> Result<HttpClient, PostbackError> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    let connector = https_connector(http, "partner postbacks")?;
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// TLS around `http` (any resolver), with the system's root certificates:
+/// shared by partner postbacks and the offer URL scanner. Without system
+/// roots, plain HTTP still works and https calls fail, which `who` names in a
+/// warning.
+pub(crate) fn https_connector<R>(
+    http: HttpConnector<R>,
+    who: &str,
+) -> Result<HttpsConnector<HttpConnector<R>>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match builder.with_provider_and_native_roots(provider.clone()) {
         Ok(builder) => builder,
         Err(error) => {
-            // Plain-HTTP postbacks still work; https ones fail and are recorded.
-            tracing::warn!(%error, "no system root certificates (install ca-certificates): https partner postbacks will fail");
+            tracing::warn!(%error, "no system root certificates (install ca-certificates): https {who} will fail");
             hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
                 rustls::ClientConfig::builder_with_provider(provider)
                     .with_safe_default_protocol_versions()?
@@ -68,8 +81,7 @@ pub(super) fn http_client() -> Result<HttpClient, PostbackError> {
             )
         }
     };
-    let connector = builder.https_or_http().enable_http1().build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    Ok(builder.https_or_http().enable_http1().wrap_connector(http))
 }
 
 /// Network errors, timeouts, 5xx, 408 and 429 may pass on a later try; other

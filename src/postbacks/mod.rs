@@ -9,7 +9,7 @@
 //! postback handler only `PostbackQueue::enqueue`s, which does no I/O.
 
 mod attempt;
-mod client;
+pub(crate) mod client;
 mod dispatcher;
 mod durable;
 pub mod macros;
@@ -38,18 +38,21 @@ pub enum PostbackError {
 /// Starts the dispatcher: Postgres-backed when there is a pool, in memory
 /// otherwise. It stops at shutdown; see docs/CONVERSIONS.md for what happens to
 /// deliveries not finished by then.
+/// `client` is the server's outgoing HTTP client (`client::http_client`),
+/// shared with the third-party checks: loading the root certificates twice
+/// doubled its share of start-up.
 pub fn spawn_dispatcher(
     settings: PostbackSettings,
     events: EventSender,
     pool: Option<PgPool>,
     shutdown: watch::Receiver<bool>,
-) -> Result<(PostbackQueue, JoinHandle<()>), PostbackError> {
-    let client = client::http_client()?;
+    client: client::HttpClient,
+) -> (PostbackQueue, JoinHandle<()>) {
     match pool {
         None => {
             let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
             let task = tokio::spawn(dispatcher::dispatch(rx, client, settings, events, shutdown));
-            Ok((PostbackQueue::memory(tx), task))
+            (PostbackQueue::memory(tx), task)
         }
         Some(pool) => {
             let nudge = Arc::new(Notify::new());
@@ -61,7 +64,7 @@ pub fn spawn_dispatcher(
                 nudge: nudge.clone(),
             };
             let task = tokio::spawn(dispatcher.run(shutdown));
-            Ok((PostbackQueue::durable(events, nudge), task))
+            (PostbackQueue::durable(events, nudge), task)
         }
     }
 }

@@ -4,7 +4,8 @@
 //! 1. status and approval: hash lookups (`status`)
 //! 2. blacklisted sub ids, retargeting list, Traffic Control: set lookups
 //! 3. offer targeting, advanced targeting, Traffic Targeting, anonymous proxy
-//! 4. caps and budgets, IP recency, recency, rate limits: counter reservations,
+//! 4. the offer URL scan (`reach`, run by the router: it records verdicts)
+//! 5. caps and budgets, IP recency, recency, rate limits: counter reservations,
 //!    made by the router only for the offer that would take the hit.
 
 use std::borrow::Cow;

@@ -5,6 +5,7 @@
 //! reserving at the end of routing, see `routing`.
 
 pub mod engine;
+pub mod reach;
 pub mod retargeting;
 pub mod settings;
 pub mod status;
@@ -38,12 +39,22 @@ pub enum RuleCode {
     IpUaRateLimit,
     DuplicateClick,
     SmartLinkNoMatchingOffers,
+    /// The advertiser's check URL did not accept the visitor (`checks::prevalidation`).
+    AdvertiserPrevalidation,
+    /// Anura Direct judged the visitor `suspect` (`checks::anura`).
+    AnuraDirect,
+    /// The upstream hop was slower than the rule's threshold (`checks::latency`).
+    SearchLatency,
+    /// The offer's latest URL scan did not end at an app store (`scanner`).
+    DoesNotReachStore,
+    /// The offer's latest URL scan met no known tracker (`scanner`).
+    DoesNotReachTracker,
     /// No catalog snapshot has loaded yet (start-up against an unreachable database).
     NoCatalog,
 }
 
 impl RuleCode {
-    pub const ALL: [RuleCode; 23] = [
+    pub const ALL: [RuleCode; 28] = [
         RuleCode::InvalidRequest,
         RuleCode::InactiveAdvertiser,
         RuleCode::InactiveOffer,
@@ -66,6 +77,11 @@ impl RuleCode {
         RuleCode::IpUaRateLimit,
         RuleCode::DuplicateClick,
         RuleCode::SmartLinkNoMatchingOffers,
+        RuleCode::AdvertiserPrevalidation,
+        RuleCode::AnuraDirect,
+        RuleCode::SearchLatency,
+        RuleCode::DoesNotReachStore,
+        RuleCode::DoesNotReachTracker,
         RuleCode::NoCatalog,
     ];
 
@@ -93,6 +109,11 @@ impl RuleCode {
             RuleCode::IpUaRateLimit => "IP_UA_RATE_LIMIT",
             RuleCode::DuplicateClick => "DUPLICATE_CLICK",
             RuleCode::SmartLinkNoMatchingOffers => "SMART_LINK_NO_MATCHING_OFFERS",
+            RuleCode::AdvertiserPrevalidation => "ADVERTISER_PREVALIDATION",
+            RuleCode::AnuraDirect => "ANURA_DIRECT",
+            RuleCode::SearchLatency => "SEARCH_LATENCY",
+            RuleCode::DoesNotReachStore => "DOES_NOT_REACH_STORE",
+            RuleCode::DoesNotReachTracker => "DOES_NOT_REACH_TRACKER",
             RuleCode::NoCatalog => "NO_CATALOG",
         }
     }

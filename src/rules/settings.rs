@@ -16,8 +16,10 @@ use serde::Deserialize;
 use super::RuleCode;
 use crate::catalog::source::{RuleRow, RuleScope};
 
-/// The rules an admin can configure, in evaluation order.
-pub const CONFIGURABLE: [RuleCode; 19] = [
+/// The rules an admin can configure, in evaluation order. The third-party
+/// checks come last, in `checks::CHECKS` order, so a hit asks whether any is
+/// active with three loads (`EffectiveRules::any_check_active`).
+pub const CONFIGURABLE: [RuleCode; 24] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
     RuleCode::InactiveAdvertiser,
@@ -37,7 +39,23 @@ pub const CONFIGURABLE: [RuleCode; 19] = [
     RuleCode::Recency,
     RuleCode::IpRateLimit,
     RuleCode::IpUaRateLimit,
+    RuleCode::DoesNotReachStore,
+    RuleCode::DoesNotReachTracker,
+    RuleCode::SearchLatency,
+    RuleCode::AdvertiserPrevalidation,
+    RuleCode::AnuraDirect,
 ];
+
+const FIRST_CHECK: usize = CONFIGURABLE.len() - crate::checks::CHECKS.len();
+
+// The checks' slots are where `any_check_active` looks.
+const _: () = {
+    let mut i = 0;
+    while i < crate::checks::CHECKS.len() {
+        assert!(CONFIGURABLE[FIRST_CHECK + i] as u8 == crate::checks::CHECKS[i] as u8);
+        i += 1;
+    }
+};
 
 fn slot(code: RuleCode) -> Option<usize> {
     CONFIGURABLE.iter().position(|c| *c == code)
@@ -51,6 +69,11 @@ fn active_by_default(code: RuleCode) -> bool {
             | RuleCode::Recency
             | RuleCode::IpRateLimit
             | RuleCode::IpUaRateLimit
+            | RuleCode::SearchLatency
+            | RuleCode::AdvertiserPrevalidation
+            | RuleCode::AnuraDirect
+            | RuleCode::DoesNotReachStore
+            | RuleCode::DoesNotReachTracker
     )
 }
 
@@ -99,6 +122,14 @@ pub struct RuleSetting {
     pub threshold: u32,
     pub window: Duration,
     pub anonymous: Option<AnonymousKinds>,
+    /// Third-party checks: their settings, by index in `RuleTable::check`
+    /// (an index keeps the setting `Copy`).
+    pub check: Option<u32>,
+    /// Scan rules (`reach`): `"mode": "monitor"`, the verdict is recorded
+    /// and the hit is not discarded.
+    pub monitor: bool,
+    /// Scan rules: `"on_error": "closed"`, discard when the scan could not tell.
+    pub fail_closed: bool,
 }
 
 /// The effective setting of every configurable rule for one (offer, partner).
@@ -129,6 +160,12 @@ impl EffectiveRules {
 
     pub fn is_active(&self, code: RuleCode) -> bool {
         self.get(code).active
+    }
+
+    /// Whether any third-party check is on: asked for every candidate, so it
+    /// reads the checks' fixed slots instead of looking each code up.
+    pub fn any_check_active(&self) -> bool {
+        self.0[FIRST_CHECK..].iter().any(|s| s.active)
     }
 
     fn apply(&mut self, code: RuleCode, setting: RuleSetting) {
@@ -174,12 +211,7 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
     };
     let raw: RawParams =
         serde_json::from_value(row.params.clone()).map_err(|e| bad(e.to_string()))?;
-    let specificity = match row.scope {
-        RuleScope::Global => Specificity::Global,
-        RuleScope::Advertiser => Specificity::Advertiser,
-        RuleScope::Partner => Specificity::Partner,
-        RuleScope::Offer => Specificity::Offer,
-    };
+    let specificity = specificity(row.scope);
     let mut setting = RuleSetting {
         active: row.active,
         specificity,
@@ -239,6 +271,68 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
     Ok(setting)
 }
 
+/// A check rule row: its settings go to `checks`, the setting keeps their index.
+fn parse_check(
+    row: &RuleRow,
+    code: RuleCode,
+    checks: &mut Vec<crate::checks::CheckSettings>,
+) -> Result<RuleSetting, RuleConfigError> {
+    let settings = crate::checks::settings::parse(code, &row.params).map_err(|reason| {
+        RuleConfigError::BadParams {
+            kind: row.kind.clone(),
+            reason,
+        }
+    })?;
+    let index = u32::try_from(checks.len()).map_err(|_| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason: "too many check rules".into(),
+    })?;
+    checks.push(settings);
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        check: Some(index),
+        ..RuleSetting::default()
+    })
+}
+
+/// A scan rule row (`reach`): only the common `mode` and `on_error`. It makes
+/// no call on the hit, so it has no `timeout_ms`: the scanner's own bounds are
+/// `SWITCHYARD_SCAN_*`.
+fn parse_scan_rule(row: &RuleRow) -> Result<RuleSetting, RuleConfigError> {
+    let bad = |reason: String| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason,
+    };
+    if row.params.get("timeout_ms").is_some() {
+        return Err(bad(
+            "takes no timeout_ms: it reads the last scan, the scanner's bounds are SWITCHYARD_SCAN_*"
+                .into(),
+        ));
+    }
+    let (common, rest) =
+        crate::checks::CommonParams::split(&row.params, super::reach::DEFAULTS).map_err(bad)?;
+    if rest.as_object().is_some_and(|other| !other.is_empty()) {
+        return Err(bad("takes only mode and on_error".into()));
+    }
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        monitor: common.mode == crate::checks::Mode::Monitor,
+        fail_closed: common.on_error == crate::checks::OnError::Closed,
+        ..RuleSetting::default()
+    })
+}
+
+fn specificity(scope: RuleScope) -> Specificity {
+    match scope {
+        RuleScope::Global => Specificity::Global,
+        RuleScope::Advertiser => Specificity::Advertiser,
+        RuleScope::Partner => Specificity::Partner,
+        RuleScope::Offer => Specificity::Offer,
+    }
+}
+
 pub fn code_from_kind(kind: &str) -> Option<RuleCode> {
     CONFIGURABLE.iter().copied().find(|c| c.as_str() == kind)
 }
@@ -250,6 +344,8 @@ pub struct RuleTable {
     by_advertiser: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_offer: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_partner: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
+    /// The settings of every check rule row, indexed by `RuleSetting::check`.
+    checks: Vec<crate::checks::CheckSettings>,
 }
 
 impl RuleTable {
@@ -261,7 +357,14 @@ impl RuleTable {
                 errors.push(RuleConfigError::UnknownKind(row.kind.clone()));
                 continue;
             };
-            let setting = match parse_setting(row, code) {
+            let parsed = if crate::checks::is_check(code) {
+                parse_check(row, code, &mut table.checks)
+            } else if super::reach::RULES.contains(&code) {
+                parse_scan_rule(row)
+            } else {
+                parse_setting(row, code)
+            };
+            let setting = match parsed {
                 Ok(s) => s,
                 Err(e) => {
                     errors.push(e);
@@ -304,6 +407,19 @@ impl RuleTable {
             }
         }
         rules
+    }
+
+    pub fn check(&self, index: u32) -> Option<&crate::checks::CheckSettings> {
+        self.checks.get(usize::try_from(index).ok()?)
+    }
+
+    /// Whether some partner-scoped row switches `code` on: background work a
+    /// rule needs (the offer URL scanner) must then be done for every offer.
+    pub fn any_partner_activates(&self, code: RuleCode) -> bool {
+        self.by_partner
+            .values()
+            .flatten()
+            .any(|(c, setting)| *c == code && setting.active)
     }
 
     pub fn partner_overrides(&self, partner_id: i64) -> &[(RuleCode, RuleSetting)] {
@@ -396,6 +512,39 @@ mod tests {
         .unwrap();
         assert!(!table.for_offer(1, 2).is_active(RuleCode::InactiveOffer));
         assert!(table.for_offer(1, 3).is_active(RuleCode::InactiveOffer));
+    }
+
+    #[test]
+    fn scan_rules_take_mode_and_on_error_only() {
+        let table = RuleTable::compile(&[row(
+            "DOES_NOT_REACH_STORE",
+            RuleScope::Global,
+            None,
+            true,
+            serde_json::json!({ "mode": "monitor", "on_error": "closed" }),
+        )])
+        .unwrap();
+        let setting = table.for_offer(1, 1).get(RuleCode::DoesNotReachStore);
+        assert!(setting.active && setting.monitor && setting.fail_closed);
+        assert!(
+            !table
+                .for_offer(1, 1)
+                .is_active(RuleCode::DoesNotReachTracker)
+        );
+        for params in [
+            serde_json::json!({ "timeout_ms": 20 }),
+            serde_json::json!({ "ttl_seconds": 5 }),
+            serde_json::json!({ "mode": "sometimes" }),
+        ] {
+            let refused = RuleTable::compile(&[row(
+                "DOES_NOT_REACH_TRACKER",
+                RuleScope::Global,
+                None,
+                true,
+                params.clone(),
+            )]);
+            assert!(refused.is_err(), "{params}");
+        }
     }
 
     #[test]

@@ -5,10 +5,12 @@
 mod common;
 mod conversion_support;
 mod pg_proxy;
+mod scanner_support;
 
 mod admin_postgres;
 mod catalog_postgres;
 mod check_catalog;
+mod checks_postgres;
 mod cli;
 mod clicks_postgres;
 mod column_limits;
@@ -29,6 +31,8 @@ mod retargeting_postgres;
 mod rollups_postgres;
 mod rules;
 mod rules_postgres;
+mod scanner_postgres;
+mod scanner_walk;
 mod secrets_postgres;
 mod slow_sink_postgres;
 mod smart_links_postgres;

@@ -620,18 +620,8 @@ async fn explain_prints_each_candidate_and_records_nothing() {
     let explain = |url: &'static str| {
         let db_url = db.url.clone();
         async move {
-            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-                .args(["explain", url, "--ip", "198.51.100.7", "--ua", "curl/8"])
-                .env("DATABASE_URL", db_url)
-                .output()
-                .await
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+            let args = ["explain", url, "--ip", "198.51.100.7", "--ua", "curl/8"];
+            switchyard_json(&args, &db_url).await
         }
     };
     let url = "https://go.example/sl/10?affid=1&sub1=_1__3_";

@@ -150,6 +150,23 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// Runs the `switchyard` binary against a database and reads the JSON it
+/// prints; the command must succeed.
+pub async fn switchyard_json(args: &[&str], database_url: &str) -> serde_json::Value {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "switchyard {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Polls until `check` holds or the deadline passes; returns whether it held.
 pub async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
