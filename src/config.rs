@@ -16,8 +16,10 @@ use crate::http::CookiePolicy;
 use crate::postbacks::PostbackSettings;
 
 mod enrichment;
+mod interstitial;
 
 pub use enrichment::EnrichmentConfig;
+pub use interstitial::{InterstitialConfig, SecretText};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -165,6 +167,10 @@ pub struct ServeConfig {
     /// still allow third-party cookies.
     #[arg(long, env = "SWITCHYARD_TRACKING_HTTPS", default_value_t = false)]
     pub tracking_https: bool,
+
+    /// The page browser-side rules answer before the redirect.
+    #[command(flatten)]
+    pub interstitial: InterstitialConfig,
 }
 
 /// Where the admin listener binds, if anywhere.
@@ -219,6 +225,8 @@ pub enum ConfigError {
     FallbackUrl(String),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error("SWITCHYARD_ADSCORE_RESPONSE_KEY is not base64 (copy it from the zone's encryption page)")]
+    AdscoreResponseKey,
     #[error("cookie domain `{0}` is not a lowercase DNS name with a dot (such as adv.example)")]
     CookieDomain(String),
 }
@@ -257,6 +265,7 @@ impl ServeConfig {
             public_host: None,
             cookie_domain: Vec::new(),
             tracking_https: false,
+            interstitial: InterstitialConfig::default(),
         }
     }
 
@@ -290,6 +299,17 @@ impl ServeConfig {
         }
         if self.event_flush_ms == 0 {
             return Err(ConfigError::Zero("event flush interval"));
+        }
+        if self.interstitial.ttl_secs == 0 {
+            return Err(ConfigError::Zero("interstitial TTL"));
+        }
+        if self.interstitial.max_held == 0 {
+            return Err(ConfigError::Zero("interstitial max held"));
+        }
+        if let Some(key) = &self.interstitial.adscore_response_key
+            && crate::interstitial::adscore::ResponseKey::from_base64(&key.0).is_none()
+        {
+            return Err(ConfigError::AdscoreResponseKey);
         }
         if self.click_index_entries == 0 {
             return Err(ConfigError::Zero("click index entries"));

@@ -16,7 +16,7 @@ use super::PostbackError;
 
 const USER_AGENT: &str = concat!("switchyard/", env!("CARGO_PKG_VERSION"));
 
-pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// What one call came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl CallOutcome {
 }
 
 /// HTTP and HTTPS, HTTP/1.1, the system's root certificates, rustls on ring.
-pub(super) fn http_client() -> Result<HttpClient, PostbackError> {
+pub(crate) fn http_client() -> Result<HttpClient, PostbackError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match builder.with_provider_and_native_roots(provider.clone()) {

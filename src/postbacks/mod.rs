@@ -9,7 +9,7 @@
 //! postback handler only `PostbackQueue::enqueue`s, which does no I/O.
 
 mod attempt;
-mod client;
+pub(crate) mod client;
 mod dispatcher;
 mod durable;
 pub mod macros;

@@ -38,12 +38,16 @@ pub enum RuleCode {
     IpUaRateLimit,
     DuplicateClick,
     SmartLinkNoMatchingOffers,
+    /// Browser-side checks, judged on the interstitial's second hop (`interstitial`).
+    AdscoreScript,
+    AnuraScript,
+    ClientSideSearchLatency,
     /// No catalog snapshot has loaded yet (start-up against an unreachable database).
     NoCatalog,
 }
 
 impl RuleCode {
-    pub const ALL: [RuleCode; 23] = [
+    pub const ALL: [RuleCode; 26] = [
         RuleCode::InvalidRequest,
         RuleCode::InactiveAdvertiser,
         RuleCode::InactiveOffer,
@@ -66,6 +70,9 @@ impl RuleCode {
         RuleCode::IpUaRateLimit,
         RuleCode::DuplicateClick,
         RuleCode::SmartLinkNoMatchingOffers,
+        RuleCode::AdscoreScript,
+        RuleCode::AnuraScript,
+        RuleCode::ClientSideSearchLatency,
         RuleCode::NoCatalog,
     ];
 
@@ -93,6 +100,9 @@ impl RuleCode {
             RuleCode::IpUaRateLimit => "IP_UA_RATE_LIMIT",
             RuleCode::DuplicateClick => "DUPLICATE_CLICK",
             RuleCode::SmartLinkNoMatchingOffers => "SMART_LINK_NO_MATCHING_OFFERS",
+            RuleCode::AdscoreScript => "ADSCORE_SCRIPT",
+            RuleCode::AnuraScript => "ANURA_SCRIPT",
+            RuleCode::ClientSideSearchLatency => "CLIENT_SIDE_SEARCH_LATENCY",
             RuleCode::NoCatalog => "NO_CATALOG",
         }
     }

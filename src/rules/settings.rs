@@ -8,6 +8,7 @@
 //! anonymous proxies) is off. Resolution for offer, advertiser and global is done
 //! once per snapshot; a hit only patches in its partner's few overrides.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
@@ -15,9 +16,10 @@ use serde::Deserialize;
 
 use super::RuleCode;
 use crate::catalog::source::{RuleRow, RuleScope};
+use crate::interstitial::{self, params::BrowserCheckParams};
 
 /// The rules an admin can configure, in evaluation order.
-pub const CONFIGURABLE: [RuleCode; 19] = [
+pub const CONFIGURABLE: [RuleCode; 22] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
     RuleCode::InactiveAdvertiser,
@@ -37,6 +39,9 @@ pub const CONFIGURABLE: [RuleCode; 19] = [
     RuleCode::Recency,
     RuleCode::IpRateLimit,
     RuleCode::IpUaRateLimit,
+    RuleCode::AdscoreScript,
+    RuleCode::AnuraScript,
+    RuleCode::ClientSideSearchLatency,
 ];
 
 fn slot(code: RuleCode) -> Option<usize> {
@@ -51,6 +56,9 @@ fn active_by_default(code: RuleCode) -> bool {
             | RuleCode::Recency
             | RuleCode::IpRateLimit
             | RuleCode::IpUaRateLimit
+            | RuleCode::AdscoreScript
+            | RuleCode::AnuraScript
+            | RuleCode::ClientSideSearchLatency
     )
 }
 
@@ -99,6 +107,8 @@ pub struct RuleSetting {
     pub threshold: u32,
     pub window: Duration,
     pub anonymous: Option<AnonymousKinds>,
+    /// Browser-side rules: their parameters, by position in `RuleTable::browser`.
+    pub browser: Option<u32>,
 }
 
 /// The effective setting of every configurable rule for one (offer, partner).
@@ -167,13 +177,15 @@ pub enum RuleConfigError {
     BadParams { kind: String, reason: String },
 }
 
-fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfigError> {
+fn parse_setting(
+    row: &RuleRow,
+    code: RuleCode,
+    browser: &mut Vec<Arc<BrowserCheckParams>>,
+) -> Result<RuleSetting, RuleConfigError> {
     let bad = |reason: String| RuleConfigError::BadParams {
         kind: row.kind.clone(),
         reason,
     };
-    let raw: RawParams =
-        serde_json::from_value(row.params.clone()).map_err(|e| bad(e.to_string()))?;
     let specificity = match row.scope {
         RuleScope::Global => Specificity::Global,
         RuleScope::Advertiser => Specificity::Advertiser,
@@ -185,6 +197,14 @@ fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfi
         specificity,
         ..RuleSetting::default()
     };
+    if interstitial::params::is_browser_rule(code) {
+        let params = interstitial::params::parse(code, &row.params).map_err(bad)?;
+        setting.browser = u32::try_from(browser.len()).ok();
+        browser.push(Arc::new(params));
+        return Ok(setting);
+    }
+    let raw: RawParams =
+        serde_json::from_value(row.params.clone()).map_err(|e| bad(e.to_string()))?;
     match code {
         RuleCode::IpRecency | RuleCode::Recency => {
             let ttl = raw
@@ -250,6 +270,8 @@ pub struct RuleTable {
     by_advertiser: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_offer: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_partner: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
+    /// The parameters of browser-side rule rows, which do not fit a `Copy` setting.
+    browser: Vec<Arc<BrowserCheckParams>>,
 }
 
 impl RuleTable {
@@ -261,7 +283,7 @@ impl RuleTable {
                 errors.push(RuleConfigError::UnknownKind(row.kind.clone()));
                 continue;
             };
-            let setting = match parse_setting(row, code) {
+            let setting = match parse_setting(row, code, &mut table.browser) {
                 Ok(s) => s,
                 Err(e) => {
                     errors.push(e);
@@ -308,6 +330,13 @@ impl RuleTable {
 
     pub fn partner_overrides(&self, partner_id: i64) -> &[(RuleCode, RuleSetting)] {
         self.by_partner.get(&partner_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The parameters a browser-side setting points at.
+    pub fn browser_params(&self, setting: &RuleSetting) -> Option<&Arc<BrowserCheckParams>> {
+        setting
+            .browser
+            .and_then(|i| self.browser.get(usize::try_from(i).ok()?))
     }
 }
 

@@ -1,0 +1,1 @@
+//! (filled in once the shared check core is merged)
