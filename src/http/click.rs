@@ -98,7 +98,9 @@ async fn offer_hit(
         HitKind::Impression => routing::decide_impression(&inputs).await,
     };
     let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
-    let mut response = hit::finish(state, kind, decision, visit, now, started).await;
+    let mut response =
+        super::interstitial::finish_or_hold(state, &catalog, kind, decision, visit, now, started)
+            .await;
     // Cookie-based conversion tracking works for direct clicks too: the pixel on
     // the same (tracking) host, or under the same configured parent domain,
     // reads `sy_tid`.

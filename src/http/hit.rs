@@ -127,6 +127,10 @@ pub async fn refuse(
             Some(DiscardDetail::WrongTrackingDomain),
         ),
         HttpError::Unauthorized => (RuleCode::InvalidRequest, Some(DiscardDetail::Unauthorized)),
+        HttpError::Hop(refusal) => (
+            RuleCode::InvalidRequest,
+            Some(DiscardDetail::BadParameter(refusal.code())),
+        ),
         // Conversion and admin errors are never raised for hits.
         HttpError::InvalidPostback(_)
         | HttpError::MissingCookie

@@ -7,6 +7,7 @@ pub mod error;
 mod health;
 mod hit;
 mod hit_metrics;
+mod interstitial;
 mod partner;
 mod postback;
 pub mod server;
@@ -22,10 +23,12 @@ use crate::catalog::CatalogHandle;
 use crate::conversions::Conversions;
 use crate::counters::CounterStore;
 use crate::events::EventSender;
+use crate::interstitial::Interstitial;
 use crate::visit::client_ip::TrustedProxies;
 use crate::visit::enrich::Enricher;
 
 pub use cookies::CookiePolicy;
+pub use interstitial::{HopRefusal, drain as drain_interstitial, spawn_sweeper as spawn_interstitial_sweeper};
 
 /// What every handler shares; built once in `app::start`.
 #[derive(Debug)]
@@ -43,6 +46,8 @@ pub struct AppState {
     pub public_host: Option<String>,
     /// Domain and SameSite of the click cookies.
     pub cookies: CookiePolicy,
+    /// Hits held between the interstitial and its second hop.
+    pub interstitial: Arc<Interstitial>,
 }
 
 /// Every route of the tracking listener. The router is built from this list,
@@ -52,6 +57,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/c", get(click::offer_click)),
         ("/i", get(click::impression)),
         ("/sl/{id}", get(smart_link::smart_link_click)),
+        (
+            crate::interstitial::page::SECOND_HOP_PATH,
+            get(interstitial::second_hop),
+        ),
         ("/partner/smart-links", get(partner::smart_links)),
         ("/postback", get(postback::postback)),
         ("/pixel", get(postback::pixel)),

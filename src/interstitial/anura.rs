@@ -2,53 +2,13 @@
 //! Result"): `GET result.json?instance=..&id=..` answers JSON whose `result`
 //! is `good`, `warn` or `bad`. Results stay available for 15 minutes and are
 //! removed after a successful query, so a lookup is made once per hit.
+//!
+//! The browser side (Anura's `request.js` calling back with a response
+//! object whose `getId()` gives the id) lives in `page.js`; Anura's public
+//! pages show the callback but not the response object's methods, so that
+//! one line is the adapter to check against Anura's integration wizard.
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use serde::Deserialize;
-
-use crate::postbacks::client::HttpClient;
-
-/// Anura's verdicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnuraResult {
-    Good,
-    Warn,
-    Bad,
-}
-
-impl AnuraResult {
-    pub fn word(self) -> &'static str {
-        match self {
-            AnuraResult::Good => "good",
-            AnuraResult::Warn => "warn",
-            AnuraResult::Bad => "bad",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    #[error("no answer within the timeout")]
-    Timeout,
-    #[error("the lookup failed: {0}")]
-    Failed(String),
-    #[error("the answer is not Anura's result JSON")]
-    Garbage,
-}
-
-impl LookupError {
-    /// The verdict word recorded for it.
-    pub fn word(&self) -> &'static str {
-        match self {
-            LookupError::Timeout => "timeout",
-            LookupError::Failed(_) => "error",
-            LookupError::Garbage => "garbage",
-        }
-    }
-}
+use crate::checks::{Answer, CheckFailure};
 
 /// Anura's ids are short opaque tokens; anything else is refused before a
 /// call is made, so a visitor cannot make us send arbitrary text to Anura.
@@ -59,52 +19,33 @@ pub fn plausible_response_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// A result answer is small; more than this is not one.
-const MAX_ANSWER_BYTES: usize = 16 * 1024;
+pub fn result_url(base: &str, instance: &str, response_id: &str) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("instance", instance)
+        .append_pair("id", response_id)
+        .finish();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{query}")
+}
 
-#[derive(Deserialize)]
-struct Answer {
+#[derive(serde::Deserialize)]
+struct ResultAnswer {
     result: String,
 }
 
-pub async fn lookup(
-    client: &HttpClient,
-    result_url: &str,
-    instance: u64,
-    response_id: &str,
-    timeout: Duration,
-) -> Result<AnuraResult, LookupError> {
-    let mut url = url::Url::parse(result_url).map_err(|e| LookupError::Failed(e.to_string()))?;
-    url.query_pairs_mut()
-        .append_pair("instance", &instance.to_string())
-        .append_pair("id", response_id);
-    let request = hyper::Request::get(url.as_str())
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| LookupError::Failed(e.to_string()))?;
-    let call = async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| LookupError::Failed(format!("{e:#}")))?;
-        if !response.status().is_success() {
-            return Err(LookupError::Failed(format!("HTTP {}", response.status())));
-        }
-        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|_| LookupError::Garbage)?
-            .to_bytes();
-        let answer: Answer = serde_json::from_slice(&body).map_err(|_| LookupError::Garbage)?;
-        match answer.result.as_str() {
-            "good" => Ok(AnuraResult::Good),
-            "warn" => Ok(AnuraResult::Warn),
-            "bad" => Ok(AnuraResult::Bad),
-            _ => Err(LookupError::Garbage),
-        }
-    };
-    tokio::time::timeout(timeout, call)
-        .await
-        .map_err(|_| LookupError::Timeout)?
+/// `warn` is "your decision" in Anura's words: the rule's `discard_warn`.
+pub fn judge(status: u16, body: &[u8], discard_warn: bool) -> Result<Answer, CheckFailure> {
+    if !(200..300).contains(&status) {
+        return Err(CheckFailure::BadAnswer);
+    }
+    let answer: ResultAnswer = serde_json::from_slice(body).map_err(|_| CheckFailure::BadAnswer)?;
+    match answer.result.as_str() {
+        "good" => Ok(Answer::Pass("good")),
+        "warn" if discard_warn => Ok(Answer::Refuse("warn")),
+        "warn" => Ok(Answer::Pass("warn")),
+        "bad" => Ok(Answer::Refuse("bad")),
+        _ => Err(CheckFailure::BadAnswer),
+    }
 }
 
 #[cfg(test)]
@@ -117,5 +58,25 @@ mod tests {
         for bad in ["", "a b", "id&instance=2", "ä", &"x".repeat(129)] {
             assert!(!plausible_response_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn reads_anuras_documented_results_only() {
+        let body = |r: &str| format!(r#"{{"result":"{r}","mobile":1,"rule_sets":["UE"]}}"#);
+        assert_eq!(judge(200, body("good").as_bytes(), false), Ok(Answer::Pass("good")));
+        assert_eq!(judge(200, body("warn").as_bytes(), false), Ok(Answer::Pass("warn")));
+        assert_eq!(judge(200, body("warn").as_bytes(), true), Ok(Answer::Refuse("warn")));
+        assert_eq!(judge(200, body("bad").as_bytes(), false), Ok(Answer::Refuse("bad")));
+        assert_eq!(judge(200, body("meh").as_bytes(), false), Err(CheckFailure::BadAnswer));
+        assert_eq!(judge(200, b"<html>", false), Err(CheckFailure::BadAnswer));
+        assert_eq!(judge(404, body("good").as_bytes(), false), Err(CheckFailure::BadAnswer));
+    }
+
+    #[test]
+    fn the_lookup_url_escapes_its_values() {
+        assert_eq!(
+            result_url("https://script.anura.io/result.json", "123", "a.b"),
+            "https://script.anura.io/result.json?instance=123&id=a.b"
+        );
     }
 }

@@ -67,3 +67,37 @@ pub fn active_checks(catalog: &Catalog, offer: &Offer, partner_id: Option<i64>) 
     }
     checks
 }
+
+/// The interstitial's shared state, built once in `app::start`.
+#[derive(Debug)]
+pub struct Interstitial {
+    pub key: token::TokenKey,
+    pub pending: pending::PendingHits,
+    /// How long a second hop may follow its first.
+    pub ttl: chrono::Duration,
+    pub adscore_key: Option<adscore::ResponseKey>,
+}
+
+impl Interstitial {
+    pub fn new(config: &crate::config::InterstitialConfig) -> Self {
+        let key = match &config.secret {
+            Some(secret) => token::TokenKey::new(secret.0.as_bytes()),
+            None => {
+                tracing::info!(
+                    "SWITCHYARD_INTERSTITIAL_SECRET is not set: second-hop tokens are signed with a key of this process only"
+                );
+                token::TokenKey::random()
+            }
+        };
+        Self {
+            key,
+            pending: pending::PendingHits::new(config.max_held),
+            // Config keeps it within a day; the clamp only guards the conversion.
+            ttl: chrono::Duration::seconds(i64::try_from(config.ttl_secs.min(86_400)).unwrap_or(60)),
+            adscore_key: config
+                .adscore_response_key
+                .as_ref()
+                .and_then(|k| adscore::ResponseKey::from_base64(&k.0)),
+        }
+    }
+}

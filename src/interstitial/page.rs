@@ -69,7 +69,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::interstitial::params::{BrowserCheckParams, Mode, OnError};
+    use crate::checks::{CommonParams, Mode, OnError};
+    use crate::interstitial::params::BrowserCheckParams;
     use crate::rules::RuleCode;
 
     #[test]
@@ -83,8 +84,11 @@ mod tests {
                     script_url: "https://c.adsco.re/".into(),
                     max_age: Duration::from_secs(60),
                 },
-                mode: Mode::Enforce,
-                on_error: OnError::Open,
+                common: CommonParams {
+                    mode: Mode::Enforce,
+                    on_error: OnError::Open,
+                    timeout: Duration::from_millis(80),
+                },
             }),
         ));
         let page = render("TOKEN", &checks).into_string();

@@ -63,6 +63,8 @@ pub enum DiscardDetail {
     Unauthorized,
     /// A malformed tracking parameter, by its stable code.
     BadParameter(&'static str),
+    /// A browser-side check's visitor never came back from the interstitial.
+    Abandoned,
 }
 
 impl DiscardDetail {
@@ -74,6 +76,7 @@ impl DiscardDetail {
             DiscardDetail::WrongTrackingDomain => "wrong_tracking_domain",
             DiscardDetail::Unauthorized => "unauthorized",
             DiscardDetail::BadParameter(code) => code,
+            DiscardDetail::Abandoned => "abandoned",
         }
     }
 }

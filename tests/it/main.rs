@@ -19,6 +19,8 @@ mod counters_redis;
 mod docs_agree;
 mod grafana_dashboard;
 mod hung_up_postbacks;
+mod interstitial_chromium;
+mod interstitial_postgres;
 mod kpi_postgres;
 mod kpi_scheduler_postgres;
 mod outage_postgres;
