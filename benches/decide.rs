@@ -90,6 +90,7 @@ fn bench(c: &mut Criterion) {
                 counters: &counters,
                 visit: &visit,
                 now,
+                checks: &switchyard::checks::NO_CHECKS,
             };
             ready(decide_offer_click(&inputs, None))
         };
@@ -123,6 +124,7 @@ fn bench(c: &mut Criterion) {
                 counters: &counters,
                 visit: &visit,
                 now,
+                checks: &switchyard::checks::NO_CHECKS,
             };
             ready(try_offer(
                 &inputs,
@@ -154,6 +156,7 @@ fn bench(c: &mut Criterion) {
             counters: &counters,
             visit: &visit,
             now,
+            checks: &switchyard::checks::NO_CHECKS,
         };
         let decision = ready(decide_offer_click(&inputs, None));
         HitRecord::from_decision(HitKind::Click, &decision, visit, now)

@@ -132,6 +132,7 @@ fn bench(c: &mut Criterion) {
             counters: &counters,
             visit: &visit,
             now,
+            checks: &switchyard::checks::NO_CHECKS,
         };
         ready(decide_smart_link(&inputs, 1, &mut rng, None))
     };
@@ -155,6 +156,7 @@ fn bench(c: &mut Criterion) {
             counters: &counters,
             visit: &visit,
             now,
+            checks: &switchyard::checks::NO_CHECKS,
         };
         let decision = ready(decide_smart_link(&inputs, 1, &mut rng, None));
         HitRecord::from_decision(HitKind::Click, &decision, visit, now)
@@ -184,6 +186,7 @@ fn assert_routes_to_odd_offers(catalog: &Catalog, counters: &CounterStore) {
             counters,
             visit: &visit,
             now: Utc::now(),
+            checks: &switchyard::checks::NO_CHECKS,
         };
         let decision = ready(decide_smart_link(&inputs, 1, &mut rng, None));
         match decision.outcome {

@@ -246,6 +246,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         fallback_url,
         public_host: config.public_host.clone(),
         cookies: config.cookie_policy(),
+        checks: Arc::new(
+            crate::checks::CheckRunner::new(config.checks.runner_settings())
+                .context("building the third-party checks' HTTP client")?,
+        ),
         interstitial: Arc::new(crate::interstitial::Interstitial::new(&config.interstitial)),
     });
     let interstitial_sweeper = http::spawn_interstitial_sweeper(state.clone(), shutdown_rx.clone());

@@ -42,6 +42,8 @@ pub enum Kind {
     Boolean,
     /// A Postgres enum type, by name.
     Enum(&'static str),
+    /// `jsonb`, written by the server (never request text).
+    Jsonb,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,7 @@ pub const CLICKS: Table = Table {
         col("user_agent", Kind::Text(Some(USER_AGENT_CHARS)), false),
         col("country", Kind::Text(Some(COUNTRY_CHARS)), true),
         col("is_unique", Kind::Boolean, false),
+        col("checks", Kind::Jsonb, true),
     ],
     generated: &[],
 };
@@ -153,6 +156,7 @@ pub const IMPRESSIONS: Table = Table {
         col("ip", Kind::Inet, false),
         col("user_agent", Kind::Text(Some(USER_AGENT_CHARS)), false),
         col("country", Kind::Text(Some(COUNTRY_CHARS)), true),
+        col("checks", Kind::Jsonb, true),
     ],
     generated: &[],
 };

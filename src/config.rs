@@ -15,9 +15,11 @@ use crate::events::WriterSettings;
 use crate::http::CookiePolicy;
 use crate::postbacks::PostbackSettings;
 
+mod checks;
 mod enrichment;
 mod interstitial;
 
+pub use checks::CheckConfig;
 pub use enrichment::EnrichmentConfig;
 pub use interstitial::{InterstitialConfig, SecretText};
 
@@ -151,6 +153,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub enrichment: EnrichmentConfig,
 
+    /// Third-party checks: Anura's credentials, the per-hit budget, breakers.
+    #[command(flatten)]
+    pub checks: CheckConfig,
+
     /// Hostname partners' tracking links use when a smart link has no tracking
     /// domain of its own; without it, the Host the partner asked on.
     #[arg(long, env = "SWITCHYARD_PUBLIC_HOST")]
@@ -225,7 +231,9 @@ pub enum ConfigError {
     FallbackUrl(String),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
-    #[error("SWITCHYARD_ADSCORE_RESPONSE_KEY is not base64 (copy it from the zone's encryption page)")]
+    #[error(
+        "SWITCHYARD_ADSCORE_RESPONSE_KEY is not base64 (copy it from the zone's encryption page)"
+    )]
     AdscoreResponseKey,
     #[error("cookie domain `{0}` is not a lowercase DNS name with a dot (such as adv.example)")]
     CookieDomain(String),
@@ -262,6 +270,7 @@ impl ServeConfig {
             redis_url: None,
             redis_timeout_ms: 50,
             enrichment: EnrichmentConfig::default(),
+            checks: CheckConfig::default(),
             public_host: None,
             cookie_domain: Vec::new(),
             tracking_https: false,

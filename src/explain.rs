@@ -172,6 +172,7 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         counters: &counters,
         visit: &visit,
         now: Utc::now(),
+        checks: &crate::checks::NO_CHECKS,
     };
     let mut trace = Vec::new();
     let decision = match smart_link {

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod catalog;
+pub mod checks;
 pub mod cli;
 pub mod columns;
 pub mod config;

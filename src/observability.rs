@@ -41,6 +41,12 @@ pub fn prometheus() -> anyhow::Result<PrometheusHandle> {
 pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".to_owned()), HIT_BUCKETS)
+        .and_then(|builder| {
+            builder.set_buckets_for_metric(
+                Matcher::Full("switchyard_check_latency_seconds".to_owned()),
+                crate::checks::metrics::LATENCY_BUCKETS,
+            )
+        })
 }
 
 /// `json` here makes the logs JSON lines, for log shippers.

@@ -37,6 +37,7 @@ fn click(n: u128) -> Event {
         user_agent: Arc::from("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36"),
         country: Some("US".to_owned()),
         is_unique: !n.is_multiple_of(5),
+        checks: Vec::new(),
     })
 }
 

@@ -35,6 +35,10 @@ pub enum Macro {
     UniqueClick,
     /// The partner's `url=` deep link, where the offer allows it.
     DeepLink,
+    /// The visitor's IP address (for advertisers' prevalidation URLs).
+    Ip,
+    /// The visitor's user agent, as stored.
+    UserAgent,
 }
 
 /// Every macro name an offer URL may use, with what it expands to. The parser
@@ -62,6 +66,8 @@ pub const MACROS: &[(&str, Macro)] = &[
     ("smart_link_id", Macro::SmartLinkId),
     ("unique_click", Macro::UniqueClick),
     ("deep_link", Macro::DeepLink),
+    ("ip", Macro::Ip),
+    ("user_agent", Macro::UserAgent),
 ];
 
 impl Macro {
@@ -167,6 +173,18 @@ impl UrlTemplate {
         })
     }
 
+    /// `scheme://host[:port]`, which never holds a macro (checked at parse).
+    pub fn origin(&self) -> Option<&str> {
+        let Some(Segment::Literal(first)) = self.segments.first() else {
+            return None;
+        };
+        let after_scheme = first.find("://")? + 3;
+        let end = first[after_scheme..]
+            .find(['/', '?', '#'])
+            .map_or(first.len(), |i| after_scheme + i);
+        Some(&first[..end])
+    }
+
     pub fn uses(&self, wanted: Macro) -> bool {
         self.segments.contains(&Segment::Macro(wanted))
     }
@@ -222,6 +240,14 @@ mod tests {
             url,
             "https://adv.example/..%2Fevil.example%2F%3Fa%3D1%23%40x%0D%0ASet-Cookie%3A%20a?q=..%2Fevil.example%2F%3Fa%3D1%23%40x%0D%0ASet-Cookie%3A%20a"
         );
+    }
+
+    #[test]
+    fn origin_is_scheme_host_and_port() {
+        let t = UrlTemplate::parse("https://adv.example:8443/p?o={offer_id}").unwrap();
+        assert_eq!(t.origin(), Some("https://adv.example:8443"));
+        let t = UrlTemplate::parse("http://adv.example?{sub1}").unwrap();
+        assert_eq!(t.origin(), Some("http://adv.example"));
     }
 
     #[test]

@@ -35,11 +35,7 @@ pub struct InterstitialConfig {
 
     /// The Adscore zone's "Zone Response Key" (base64, from the zone's
     /// encryption page): `ADSCORE_SCRIPT` verifies signatures with it.
-    #[arg(
-        long,
-        env = "SWITCHYARD_ADSCORE_RESPONSE_KEY",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "SWITCHYARD_ADSCORE_RESPONSE_KEY", hide_env_values = true)]
     pub adscore_response_key: Option<SecretText>,
 }
 

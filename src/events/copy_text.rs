@@ -51,6 +51,17 @@ impl<'a> CopyRow<'a> {
         self
     }
 
+    /// A hit's check verdicts as `jsonb`; none: NULL, which keeps the
+    /// common row small.
+    pub fn checks(&mut self, verdicts: &[crate::checks::CheckVerdict]) -> &mut Self {
+        if verdicts.is_empty() {
+            return self.text(None);
+        }
+        let mut json = String::new();
+        crate::checks::verdict::to_json(verdicts, &mut json);
+        self.text(Some(&json))
+    }
+
     pub fn number(&mut self, value: Option<impl itoa::Integer>) -> &mut Self {
         self.separator();
         match value {

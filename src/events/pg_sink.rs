@@ -222,6 +222,7 @@ fn encode_click(hit: &HitRecord, out: &mut String) {
         .text(Some(&hit.user_agent))
         .text(hit.country.as_deref())
         .flag(hit.is_unique)
+        .checks(&hit.checks)
         .end();
 }
 
@@ -243,6 +244,7 @@ fn encode_impression(hit: &HitRecord, out: &mut String) {
         .ip(hit.ip)
         .text(Some(&hit.user_agent))
         .text(hit.country.as_deref())
+        .checks(&hit.checks)
         .end();
 }
 

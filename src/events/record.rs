@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checks::CheckVerdict;
 use crate::routing::{Decision, Outcome, TransactionId};
 use crate::visit::Visit;
 
@@ -54,6 +55,9 @@ pub struct HitRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     pub is_unique: bool,
+    /// The third-party checks' verdicts (`clicks.checks`); empty: NULL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckVerdict>,
 }
 
 impl HitRecord {
@@ -114,6 +118,8 @@ impl HitRecord {
             user_agent: visit.user_agent,
             country: visit.geo.country,
             is_unique: unique,
+            // Empty (and free to clone) unless a check ran.
+            checks: decision.checks.clone(),
         }
     }
 }

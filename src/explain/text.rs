@@ -159,6 +159,7 @@ mod tests {
             transaction_id: TransactionId::random(&mut rand::rng()),
             requested_offer_id: Some(1),
             smart_link_id: None,
+            checks: Vec::new(),
             outcome: Outcome::Redirect {
                 offer_id: 2,
                 advertiser_id: 1,
@@ -218,6 +219,7 @@ mod tests {
             transaction_id: TransactionId::random(&mut rand::rng()),
             requested_offer_id: Some(1),
             smart_link_id: None,
+            checks: Vec::new(),
             outcome: Outcome::Discard {
                 rule: RuleCode::PublisherNotApproved,
                 detail: None,

@@ -10,6 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
 
+use crate::checks::HitChecks;
 use crate::events::HitKind;
 use crate::routing::{self, Outcome, TransactionId};
 use crate::visit::TrackingParams;
@@ -86,17 +87,20 @@ async fn offer_hit(
     let transaction_id = TransactionId::random(&mut rand::rng());
     let mut visit = requester.visit(state, params);
     let new_visitor = cookies::identify_visitor(&mut visit, transaction_id);
+    let checks = HitChecks::new(&state.checks);
     let inputs = routing::Inputs {
         transaction_id,
         catalog: &catalog,
         counters: &state.counters,
         visit: &visit,
         now,
+        checks: &checks,
     };
-    let decision = match kind {
+    let mut decision = match kind {
         HitKind::Click => routing::decide_offer_click(&inputs, None).await,
         HitKind::Impression => routing::decide_impression(&inputs).await,
     };
+    decision.checks = checks.into_verdicts();
     let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
     let mut response =
         super::interstitial::finish_or_hold(state, &catalog, kind, decision, visit, now, started)

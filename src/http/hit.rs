@@ -150,13 +150,14 @@ pub async fn refuse(
             offer_id: None,
             advertiser_id: None,
         },
+        checks: Vec::new(),
     };
     let visit = requester.bare_visit(TrackingParams::default());
     record(state, kind, &decision, visit, now, started).await;
     error.into_response()
 }
 
-fn answer(state: &AppState, kind: HitKind, decision: &Decision) -> Response {
+pub(super) fn answer(state: &AppState, kind: HitKind, decision: &Decision) -> Response {
     if kind == HitKind::Impression {
         return answer_impression(decision);
     }
@@ -238,7 +239,7 @@ fn blank_not_found() -> Response {
         .into_response()
 }
 
-async fn record(
+pub(super) async fn record(
     state: &AppState,
     kind: HitKind,
     decision: &Decision,

@@ -49,7 +49,7 @@ pub(super) async fn finish_or_hold(
         _ => ActiveChecks::new(),
     };
     if checks.is_empty() {
-        return hit::finish(state, kind, decision, visit, Vec::new(), now, started).await;
+        return hit::finish(state, kind, decision, visit, now, started).await;
     }
     let interstitial = &state.interstitial;
     let expires_at = now + interstitial.ttl;
@@ -171,12 +171,25 @@ async fn conclude(
     if let Some(rule) = verdict::discarding(&judged, &checks) {
         decision.outcome = discard(&decision.outcome, rule, None);
     }
-    let verdicts = judged.into_iter().map(|j| j.verdict).collect();
-    let _ = now;
-    hit::finish(state, kind, decision, visit, verdicts, held_at, started).await
+    // After the first hop's own checks (`ANURA_DIRECT`, ...), if it had any.
+    decision
+        .checks
+        .extend(judged.into_iter().map(|j| j.verdict));
+    let response = hit::answer(state, kind, &decision);
+    hit::record(state, kind, &decision, visit, held_at, started).await;
+    tracing::debug!(
+        transaction_id = %decision.transaction_id,
+        waited_ms = (now - held_at).num_milliseconds(),
+        "interstitial continued"
+    );
+    response
 }
 
-fn discard(outcome: &Outcome, rule: crate::rules::RuleCode, detail: Option<DiscardDetail>) -> Outcome {
+fn discard(
+    outcome: &Outcome,
+    rule: crate::rules::RuleCode,
+    detail: Option<DiscardDetail>,
+) -> Outcome {
     let (offer_id, advertiser_id) = match outcome {
         Outcome::Redirect {
             offer_id,
@@ -219,7 +232,9 @@ impl HopRefusal {
 
     pub fn status(self) -> StatusCode {
         match self {
-            HopRefusal::Malformed | HopRefusal::Token(TokenError::Forged) => StatusCode::BAD_REQUEST,
+            HopRefusal::Malformed | HopRefusal::Token(TokenError::Forged) => {
+                StatusCode::BAD_REQUEST
+            }
             HopRefusal::Token(TokenError::Expired) => StatusCode::GONE,
             HopRefusal::Take(TakeError::Replayed) => StatusCode::CONFLICT,
             HopRefusal::Take(TakeError::Unknown) => StatusCode::NOT_FOUND,
@@ -271,7 +286,10 @@ fn parse_query(query: &str) -> Result<(String, HopReport), HopRefusal> {
 /// Every second, records the held hits whose token has expired: their
 /// visitors never came back. One second past expiry, so that a second hop
 /// verified at the last moment still finds its hit.
-pub fn spawn_sweeper(state: Arc<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweeper(
+    state: Arc<AppState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -292,7 +310,7 @@ pub async fn drain(state: &AppState) {
     record_abandoned(state, state.interstitial.pending.drain()).await;
 }
 
-async fn record_abandoned(state: &AppState, hits: Vec<Box<HeldHit>>) {
+async fn record_abandoned(state: &AppState, hits: Vec<HeldHit>) {
     for held in hits {
         let started = Instant::now();
         let HeldHit {
@@ -302,13 +320,15 @@ async fn record_abandoned(state: &AppState, hits: Vec<Box<HeldHit>>) {
             checks,
             held_at,
             ..
-        } = *held;
+        } = held;
         let judged = verdict::without_report(&checks, "abandoned", true);
         if let Some((rule, _)) = checks.first() {
             decision.outcome = discard(&decision.outcome, *rule, Some(DiscardDetail::Abandoned));
         }
-        let verdicts = judged.into_iter().map(|j| j.verdict).collect();
+        decision
+            .checks
+            .extend(judged.into_iter().map(|j| j.verdict));
         tracing::debug!(transaction_id = %decision.transaction_id, "interstitial abandoned");
-        let _ = hit::finish(state, kind, decision, visit, verdicts, held_at, started).await;
+        hit::record(state, kind, &decision, visit, held_at, started).await;
     }
 }

@@ -20,6 +20,7 @@ use axum::http::HeaderValue;
 use axum::routing::{MethodRouter, get};
 
 use crate::catalog::CatalogHandle;
+use crate::checks::CheckRunner;
 use crate::conversions::Conversions;
 use crate::counters::CounterStore;
 use crate::events::EventSender;
@@ -28,7 +29,9 @@ use crate::visit::client_ip::TrustedProxies;
 use crate::visit::enrich::Enricher;
 
 pub use cookies::CookiePolicy;
-pub use interstitial::{HopRefusal, drain as drain_interstitial, spawn_sweeper as spawn_interstitial_sweeper};
+pub use interstitial::{
+    HopRefusal, drain as drain_interstitial, spawn_sweeper as spawn_interstitial_sweeper,
+};
 
 /// What every handler shares; built once in `app::start`.
 #[derive(Debug)]
@@ -46,6 +49,8 @@ pub struct AppState {
     pub public_host: Option<String>,
     /// Domain and SameSite of the click cookies.
     pub cookies: CookiePolicy,
+    /// The third-party checks' client, breakers and caches.
+    pub checks: Arc<CheckRunner>,
     /// Hits held between the interstitial and its second hop.
     pub interstitial: Arc<Interstitial>,
 }

@@ -18,6 +18,7 @@ use chrono::Utc;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use crate::checks::HitChecks;
 use crate::events::HitKind;
 use crate::routing::smart_link::decide_smart_link;
 use crate::routing::{self, Decision, DiscardDetail, Outcome, TransactionId};
@@ -70,14 +71,17 @@ async fn smart_link_hit(
     let new_visitor = cookies::identify_visitor(&mut visit, transaction_id);
     // Seeded here because the thread-local generator cannot cross an await.
     let mut rng = SmallRng::from_rng(&mut rand::rng());
+    let checks = HitChecks::new(&state.checks);
     let inputs = routing::Inputs {
         transaction_id,
         catalog: &catalog,
         counters: &state.counters,
         visit: &visit,
         now,
+        checks: &checks,
     };
-    let decision = decide_smart_link(&inputs, link_id, &mut rng, None).await;
+    let mut decision = decide_smart_link(&inputs, link_id, &mut rng, None).await;
+    decision.checks = checks.into_verdicts();
     let refusal = refusal(&decision);
     let tracking_domain = catalog
         .smart_link(link_id)

@@ -286,7 +286,10 @@ mod tests {
             "no IPv6 token in it"
         );
         let other = sign_for_test(b"other", 0, 1, 1_700_000_001, ip("203.0.113.9"), UA);
-        assert_eq!(check(&other, "203.0.113.9", UA), Err(SignatureError::Mismatch));
+        assert_eq!(
+            check(&other, "203.0.113.9", UA),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]

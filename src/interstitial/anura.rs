@@ -63,13 +63,31 @@ mod tests {
     #[test]
     fn reads_anuras_documented_results_only() {
         let body = |r: &str| format!(r#"{{"result":"{r}","mobile":1,"rule_sets":["UE"]}}"#);
-        assert_eq!(judge(200, body("good").as_bytes(), false), Ok(Answer::Pass("good")));
-        assert_eq!(judge(200, body("warn").as_bytes(), false), Ok(Answer::Pass("warn")));
-        assert_eq!(judge(200, body("warn").as_bytes(), true), Ok(Answer::Refuse("warn")));
-        assert_eq!(judge(200, body("bad").as_bytes(), false), Ok(Answer::Refuse("bad")));
-        assert_eq!(judge(200, body("meh").as_bytes(), false), Err(CheckFailure::BadAnswer));
+        assert_eq!(
+            judge(200, body("good").as_bytes(), false),
+            Ok(Answer::Pass("good"))
+        );
+        assert_eq!(
+            judge(200, body("warn").as_bytes(), false),
+            Ok(Answer::Pass("warn"))
+        );
+        assert_eq!(
+            judge(200, body("warn").as_bytes(), true),
+            Ok(Answer::Refuse("warn"))
+        );
+        assert_eq!(
+            judge(200, body("bad").as_bytes(), false),
+            Ok(Answer::Refuse("bad"))
+        );
+        assert_eq!(
+            judge(200, body("meh").as_bytes(), false),
+            Err(CheckFailure::BadAnswer)
+        );
         assert_eq!(judge(200, b"<html>", false), Err(CheckFailure::BadAnswer));
-        assert_eq!(judge(404, body("good").as_bytes(), false), Err(CheckFailure::BadAnswer));
+        assert_eq!(
+            judge(404, body("good").as_bytes(), false),
+            Err(CheckFailure::BadAnswer)
+        );
     }
 
     #[test]

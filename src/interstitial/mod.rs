@@ -93,7 +93,9 @@ impl Interstitial {
             key,
             pending: pending::PendingHits::new(config.max_held),
             // Config keeps it within a day; the clamp only guards the conversion.
-            ttl: chrono::Duration::seconds(i64::try_from(config.ttl_secs.min(86_400)).unwrap_or(60)),
+            ttl: chrono::Duration::seconds(
+                i64::try_from(config.ttl_secs.min(86_400)).unwrap_or(60),
+            ),
             adscore_key: config
                 .adscore_response_key
                 .as_ref()

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::checks::params::{CommonParams, Defaults};
 use crate::checks::OnError;
+use crate::checks::params::{CommonParams, Defaults};
 use crate::rules::RuleCode;
 
 /// One browser-side check, configured.
@@ -92,15 +92,16 @@ pub fn parse(code: RuleCode, params: &serde_json::Value) -> Result<BrowserCheckP
     }
     let (common, rest) = CommonParams::split(params, defaults)?;
     let raw: Raw = serde_json::from_value(rest).map_err(|e| e.to_string())?;
-    let url = |value: Option<String>, default: Option<&str>, name: &str| -> Result<String, String> {
-        let value = value
-            .or_else(|| default.map(str::to_owned))
-            .ok_or_else(|| format!("needs {name}"))?;
-        match url::Url::parse(&value) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(value),
-            _ => Err(format!("{name} must be an http(s) URL")),
-        }
-    };
+    let url =
+        |value: Option<String>, default: Option<&str>, name: &str| -> Result<String, String> {
+            let value = value
+                .or_else(|| default.map(str::to_owned))
+                .ok_or_else(|| format!("needs {name}"))?;
+            match url::Url::parse(&value) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(value),
+                _ => Err(format!("{name} must be an http(s) URL")),
+            }
+        };
     let check = match code {
         RuleCode::AdscoreScript => {
             let zone = raw
@@ -171,13 +172,34 @@ mod tests {
     fn bad_params_are_refused_at_load() {
         let refused = [
             (RuleCode::AdscoreScript, json!({})),
-            (RuleCode::AdscoreScript, json!({ "zone": "z", "timeout_ms": 20 })),
-            (RuleCode::AdscoreScript, json!({ "zone": "z", "script_url": "javascript:alert(1)" })),
-            (RuleCode::AnuraScript, json!({ "instance": 1, "timeout_ms": 0 })),
-            (RuleCode::AnuraScript, json!({ "instance": 1, "on_error": "maybe" })),
-            (RuleCode::ClientSideSearchLatency, json!({ "threshold_ms": 300 })),
-            (RuleCode::ClientSideSearchLatency, json!({ "probe_url": "https://s.example/", "threshold_ms": 0 })),
-            (RuleCode::AnuraScript, json!({ "instance": 1, "color": "blue" })),
+            (
+                RuleCode::AdscoreScript,
+                json!({ "zone": "z", "timeout_ms": 20 }),
+            ),
+            (
+                RuleCode::AdscoreScript,
+                json!({ "zone": "z", "script_url": "javascript:alert(1)" }),
+            ),
+            (
+                RuleCode::AnuraScript,
+                json!({ "instance": 1, "timeout_ms": 0 }),
+            ),
+            (
+                RuleCode::AnuraScript,
+                json!({ "instance": 1, "on_error": "maybe" }),
+            ),
+            (
+                RuleCode::ClientSideSearchLatency,
+                json!({ "threshold_ms": 300 }),
+            ),
+            (
+                RuleCode::ClientSideSearchLatency,
+                json!({ "probe_url": "https://s.example/", "threshold_ms": 0 }),
+            ),
+            (
+                RuleCode::AnuraScript,
+                json!({ "instance": 1, "color": "blue" }),
+            ),
         ];
         for (code, params) in refused {
             assert!(parse(code, &params).is_err(), "{code} {params}");

@@ -91,7 +91,7 @@ impl PendingHits {
 
     /// Removes what expired before `cutoff`: the held hits among them, whose
     /// visitors never came back, are returned to be recorded.
-    pub fn expire(&self, cutoff: DateTime<Utc>) -> Vec<Box<HeldHit>> {
+    pub fn expire(&self, cutoff: DateTime<Utc>) -> Vec<HeldHit> {
         let mut slots = self.lock();
         let mut abandoned = Vec::new();
         slots.retain(|_, slot| {
@@ -103,7 +103,7 @@ impl PendingHits {
                 return true;
             }
             if let Slot::Held(hit) = std::mem::replace(slot, Slot::Taken { expires_at }) {
-                abandoned.push(hit);
+                abandoned.push(*hit);
             }
             false
         });
@@ -112,7 +112,7 @@ impl PendingHits {
     }
 
     /// Everything still held, for a clean shutdown.
-    pub fn drain(&self) -> Vec<Box<HeldHit>> {
+    pub fn drain(&self) -> Vec<HeldHit> {
         self.expire(DateTime::<Utc>::MAX_UTC)
     }
 
@@ -140,6 +140,7 @@ mod tests {
                 transaction_id: TransactionId(id),
                 requested_offer_id: Some(1),
                 smart_link_id: None,
+                checks: Vec::new(),
                 outcome: Outcome::Redirect {
                     offer_id: 1,
                     advertiser_id: 1,
@@ -147,7 +148,11 @@ mod tests {
                     unique: true,
                 },
             },
-            visit: Visit::bare(TrackingParams::default(), IpAddr::V4(Ipv4Addr::LOCALHOST), "ua"),
+            visit: Visit::bare(
+                TrackingParams::default(),
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                "ua",
+            ),
             checks: ActiveChecks::new(),
             held_at: DateTime::from_timestamp(0, 0).unwrap(),
             expires_at: DateTime::from_timestamp(expires, 0).unwrap(),
@@ -158,9 +163,23 @@ mod tests {
     fn a_held_hit_is_taken_once() {
         let pending = PendingHits::new(10);
         pending.hold(hit(1, 100)).unwrap();
-        assert_eq!(pending.take(TransactionId(1)).unwrap().decision.transaction_id.0, 1);
-        assert_eq!(pending.take(TransactionId(1)).unwrap_err(), TakeError::Replayed);
-        assert_eq!(pending.take(TransactionId(2)).unwrap_err(), TakeError::Unknown);
+        assert_eq!(
+            pending
+                .take(TransactionId(1))
+                .unwrap()
+                .decision
+                .transaction_id
+                .0,
+            1
+        );
+        assert_eq!(
+            pending.take(TransactionId(1)).unwrap_err(),
+            TakeError::Replayed
+        );
+        assert_eq!(
+            pending.take(TransactionId(2)).unwrap_err(),
+            TakeError::Unknown
+        );
     }
 
     #[test]
@@ -171,9 +190,15 @@ mod tests {
         pending.hold(hit(3, 500)).unwrap();
         pending.take(TransactionId(1)).unwrap();
         let abandoned = pending.expire(DateTime::from_timestamp(200, 0).unwrap());
-        let ids: Vec<u128> = abandoned.iter().map(|h| h.decision.transaction_id.0).collect();
+        let ids: Vec<u128> = abandoned
+            .iter()
+            .map(|h| h.decision.transaction_id.0)
+            .collect();
         assert_eq!(ids, vec![2]);
-        assert_eq!(pending.take(TransactionId(1)).unwrap_err(), TakeError::Unknown);
+        assert_eq!(
+            pending.take(TransactionId(1)).unwrap_err(),
+            TakeError::Unknown
+        );
         assert_eq!(pending.drain().len(), 1, "hit 3 is still held");
     }
 

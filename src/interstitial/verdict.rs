@@ -24,7 +24,7 @@ use super::ActiveChecks;
 use super::adscore::{self, ResponseKey, SignatureError};
 use super::anura;
 use super::params::{BrowserCheck, BrowserCheckParams};
-use crate::checks::{Answer, CheckRunner, CheckVerdict, HitChecks, Judged, OnError};
+use crate::checks::{Answer, CheckRunner, CheckVerdict, Judged, OnError};
 use crate::rules::RuleCode;
 
 /// What the page sent on the second hop, besides the token.
@@ -59,7 +59,11 @@ pub struct Verifier<'a> {
 }
 
 /// Every check's verdict, in order.
-pub async fn judge(verifier: &Verifier<'_>, checks: &ActiveChecks, report: &HopReport) -> Vec<Judged> {
+pub async fn judge(
+    verifier: &Verifier<'_>,
+    checks: &ActiveChecks,
+    report: &HopReport,
+) -> Vec<Judged> {
     let mut judged = Vec::with_capacity(checks.len());
     for (code, params) in checks {
         let started = Instant::now();
@@ -74,7 +78,15 @@ pub async fn judge(verifier: &Verifier<'_>, checks: &ActiveChecks, report: &HopR
                     discard_warn,
                     ..
                 } => {
-                    anura_said(verifier, params, report, *instance, result_url, *discard_warn).await
+                    anura_said(
+                        verifier,
+                        params,
+                        report,
+                        *instance,
+                        result_url,
+                        *discard_warn,
+                    )
+                    .await
                 }
                 BrowserCheck::Latency { threshold, .. } => latency_said(report, *threshold),
             }
@@ -118,7 +130,12 @@ fn word(said: Said) -> &'static str {
     }
 }
 
-fn settle(code: RuleCode, said: Said, params: &BrowserCheckParams, waited: std::time::Duration) -> Judged {
+fn settle(
+    code: RuleCode,
+    said: Said,
+    params: &BrowserCheckParams,
+    waited: std::time::Duration,
+) -> Judged {
     let refuses = match said {
         Said::Answer(Answer::Pass(_)) => false,
         Said::Answer(Answer::Refuse(_)) => true,
@@ -131,7 +148,12 @@ fn settle(code: RuleCode, said: Said, params: &BrowserCheckParams, waited: std::
     }
 }
 
-fn verdict(code: RuleCode, word: &'static str, latency_us: u64, params: &BrowserCheckParams) -> CheckVerdict {
+fn verdict(
+    code: RuleCode,
+    word: &'static str,
+    latency_us: u64,
+    params: &BrowserCheckParams,
+) -> CheckVerdict {
     CheckVerdict {
         check: Cow::Borrowed(code.as_str()),
         verdict: Cow::Borrowed(word),
@@ -142,12 +164,23 @@ fn verdict(code: RuleCode, word: &'static str, latency_us: u64, params: &Browser
 
 fn adscore_said(verifier: &Verifier<'_>, report: &HopReport, max_age: std::time::Duration) -> Said {
     let Some(signature) = &report.adscore else {
-        return Said::Nothing(if report.adscore_error { "script_error" } else { "no_verdict" });
+        return Said::Nothing(if report.adscore_error {
+            "script_error"
+        } else {
+            "no_verdict"
+        });
     };
     let Some(key) = verifier.adscore_key else {
         return Said::Nothing("not_configured");
     };
-    match adscore::verify(key, signature, verifier.ip, verifier.user_agent, verifier.now, max_age) {
+    match adscore::verify(
+        key,
+        signature,
+        verifier.ip,
+        verifier.user_agent,
+        verifier.now,
+        max_age,
+    ) {
         Ok(adscore::Judgement::Ok) => Said::Answer(Answer::Pass("ok")),
         Ok(other) => Said::Answer(Answer::Refuse(other.word())),
         Err(SignatureError::Mismatch) => Said::Answer(Answer::Refuse("mismatch")),
@@ -166,19 +199,25 @@ async fn anura_said(
     discard_warn: bool,
 ) -> Said {
     let Some(id) = &report.anura else {
-        return Said::Nothing(if report.anura_error { "script_error" } else { "no_verdict" });
+        return Said::Nothing(if report.anura_error {
+            "script_error"
+        } else {
+            "no_verdict"
+        });
     };
     if !anura::plausible_response_id(id) {
         return Said::Answer(Answer::Refuse("invalid"));
     }
     let url = anura::result_url(result_url, &instance.to_string(), id);
-    // Each second hop is one hit with one lookup: a fresh memory.
-    let hit = HitChecks::new(verifier.runner);
     let answer = verifier
         .runner
-        .lookup(&hit, RuleCode::AnuraScript, result_url, &url, params.common.timeout, move |status, body| {
-            anura::judge(status, body, discard_warn)
-        })
+        .lookup(
+            RuleCode::AnuraScript,
+            result_url,
+            &url,
+            params.common.timeout,
+            move |status, body| anura::judge(status, body, discard_warn),
+        )
         .await;
     match answer {
         Ok(answer) => Said::Answer(answer),
@@ -188,7 +227,11 @@ async fn anura_said(
 
 fn latency_said(report: &HopReport, threshold: std::time::Duration) -> Said {
     let Some(text) = &report.latency_ms else {
-        return Said::Nothing(if report.latency_error { "script_error" } else { "no_verdict" });
+        return Said::Nothing(if report.latency_error {
+            "script_error"
+        } else {
+            "no_verdict"
+        });
     };
     match text.parse::<u64>() {
         Ok(ms) if u128::from(ms) > threshold.as_millis() => Said::Answer(Answer::Refuse("slow")),

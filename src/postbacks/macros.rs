@@ -77,6 +77,8 @@ impl MacroValues for PostbackValues<'_> {
             | Macro::Region
             | Macro::City
             | Macro::Os
+            | Macro::Ip
+            | Macro::UserAgent
             | Macro::DeviceType
             | Macro::UniqueClick
             | Macro::DeepLink => Ok(()),

@@ -49,6 +49,13 @@ impl MacroValues for HitMacros<'_> {
             Macro::City => text(&self.visit.geo.city),
             Macro::Os => text(&self.visit.device.os_family),
             Macro::DeviceType => self.visit.device.device_type.as_str(),
+            Macro::Ip => {
+                use std::fmt::Write as _;
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{}", self.visit.ip);
+                return;
+            }
+            Macro::UserAgent => &self.visit.user_agent,
         };
         out.push_str(value);
     }

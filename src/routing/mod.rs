@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::catalog::url_template::UrlTemplate;
 use crate::catalog::{Catalog, Offer, Partner};
+use crate::checks::{self, CheckVerdict, HitChecks};
 use crate::counters::{CounterStore, Reservation};
 use crate::hit_kind::HitKind;
 use crate::rules::RuleCode;
@@ -93,6 +94,10 @@ pub struct Decision {
     pub requested_offer_id: Option<i64>,
     pub smart_link_id: Option<i64>,
     pub outcome: Outcome,
+    /// The third-party checks' verdicts, whatever the outcome: filled by the
+    /// caller from its `HitChecks` once the decision is made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckVerdict>,
 }
 
 /// What `explain` prints: each offer tried and its verdict, in order.
@@ -119,10 +124,15 @@ pub struct Inputs<'a> {
     pub counters: &'a CounterStore,
     pub visit: &'a Visit,
     pub now: DateTime<Utc>,
+    /// The hit's third-party checks: asked (bounded I/O, like `counters`) only
+    /// for a candidate with an active check rule, and the keeper of their
+    /// verdicts. `checks::NO_CHECKS` where nothing may call out.
+    pub checks: &'a HitChecks<'a>,
 }
 
-/// Judges one candidate offer completely: static rules, then (only if they all
-/// pass) the atomic counter reservation.
+/// Judges one candidate offer completely: static rules, then its third-party
+/// checks, then (only if all pass) the atomic counter reservation, so a
+/// candidate a check refuses has reserved nothing.
 pub async fn try_offer(
     inputs: &Inputs<'_>,
     offer: &Offer,
@@ -155,6 +165,18 @@ pub(crate) async fn try_offer_with(
     };
     let rules = ctx.rules();
     engine::check_static(&ctx, &rules)?;
+    if checks::any_active(&rules) {
+        let macros = HitMacros {
+            transaction_id: inputs.transaction_id,
+            deep_link: None,
+            offer_id: offer.id,
+            advertiser_id: offer.advertiser_id,
+            smart_link_id: None,
+            unique_click: true,
+            visit: inputs.visit,
+        };
+        checks::check_offer(inputs.checks, &ctx, &rules, &macros).await?;
+    }
     let mut needed = engine::reservations(&ctx, &rules);
     if let Some(reservation) = extra {
         needed.push(reservation);
@@ -214,6 +236,7 @@ fn direct_decision(inputs: &Inputs<'_>, outcome: Outcome) -> Decision {
         requested_offer_id: inputs.visit.params.offer_id,
         smart_link_id: None,
         outcome,
+        checks: Vec::new(),
     }
 }
 

@@ -38,6 +38,7 @@ pub async fn decide_smart_link(
         requested_offer_id: None,
         smart_link_id: Some(link_id),
         outcome,
+        checks: Vec::new(),
     };
     let Some(link) = inputs
         .catalog

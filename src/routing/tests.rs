@@ -61,6 +61,7 @@ fn decide_with(
         counters,
         visit: &visit,
         now,
+        checks: &crate::checks::NO_CHECKS,
     };
     let mut trace = Vec::new();
     let decision = block_on(decide_offer_click(&inputs, Some(&mut trace)));

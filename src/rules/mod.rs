@@ -38,6 +38,12 @@ pub enum RuleCode {
     IpUaRateLimit,
     DuplicateClick,
     SmartLinkNoMatchingOffers,
+    /// The advertiser's check URL did not accept the visitor (`checks::prevalidation`).
+    AdvertiserPrevalidation,
+    /// Anura Direct judged the visitor `suspect` (`checks::anura`).
+    AnuraDirect,
+    /// The upstream hop was slower than the rule's threshold (`checks::latency`).
+    SearchLatency,
     /// Browser-side checks, judged on the interstitial's second hop (`interstitial`).
     AdscoreScript,
     AnuraScript,
@@ -47,7 +53,7 @@ pub enum RuleCode {
 }
 
 impl RuleCode {
-    pub const ALL: [RuleCode; 26] = [
+    pub const ALL: [RuleCode; 29] = [
         RuleCode::InvalidRequest,
         RuleCode::InactiveAdvertiser,
         RuleCode::InactiveOffer,
@@ -70,6 +76,9 @@ impl RuleCode {
         RuleCode::IpUaRateLimit,
         RuleCode::DuplicateClick,
         RuleCode::SmartLinkNoMatchingOffers,
+        RuleCode::AdvertiserPrevalidation,
+        RuleCode::AnuraDirect,
+        RuleCode::SearchLatency,
         RuleCode::AdscoreScript,
         RuleCode::AnuraScript,
         RuleCode::ClientSideSearchLatency,
@@ -100,6 +109,9 @@ impl RuleCode {
             RuleCode::IpUaRateLimit => "IP_UA_RATE_LIMIT",
             RuleCode::DuplicateClick => "DUPLICATE_CLICK",
             RuleCode::SmartLinkNoMatchingOffers => "SMART_LINK_NO_MATCHING_OFFERS",
+            RuleCode::AdvertiserPrevalidation => "ADVERTISER_PREVALIDATION",
+            RuleCode::AnuraDirect => "ANURA_DIRECT",
+            RuleCode::SearchLatency => "SEARCH_LATENCY",
             RuleCode::AdscoreScript => "ADSCORE_SCRIPT",
             RuleCode::AnuraScript => "ANURA_SCRIPT",
             RuleCode::ClientSideSearchLatency => "CLIENT_SIDE_SEARCH_LATENCY",

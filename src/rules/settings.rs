@@ -19,7 +19,7 @@ use crate::catalog::source::{RuleRow, RuleScope};
 use crate::interstitial::{self, params::BrowserCheckParams};
 
 /// The rules an admin can configure, in evaluation order.
-pub const CONFIGURABLE: [RuleCode; 22] = [
+pub const CONFIGURABLE: [RuleCode; 25] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
     RuleCode::InactiveAdvertiser,
@@ -39,6 +39,9 @@ pub const CONFIGURABLE: [RuleCode; 22] = [
     RuleCode::Recency,
     RuleCode::IpRateLimit,
     RuleCode::IpUaRateLimit,
+    RuleCode::SearchLatency,
+    RuleCode::AdvertiserPrevalidation,
+    RuleCode::AnuraDirect,
     RuleCode::AdscoreScript,
     RuleCode::AnuraScript,
     RuleCode::ClientSideSearchLatency,
@@ -56,6 +59,9 @@ fn active_by_default(code: RuleCode) -> bool {
             | RuleCode::Recency
             | RuleCode::IpRateLimit
             | RuleCode::IpUaRateLimit
+            | RuleCode::SearchLatency
+            | RuleCode::AdvertiserPrevalidation
+            | RuleCode::AnuraDirect
             | RuleCode::AdscoreScript
             | RuleCode::AnuraScript
             | RuleCode::ClientSideSearchLatency
@@ -107,7 +113,10 @@ pub struct RuleSetting {
     pub threshold: u32,
     pub window: Duration,
     pub anonymous: Option<AnonymousKinds>,
-    /// Browser-side rules: their parameters, by position in `RuleTable::browser`.
+    /// Third-party checks: their settings, by index in `RuleTable::check`
+    /// (an index keeps the setting `Copy`).
+    pub check: Option<u32>,
+    /// Browser-side rules: their parameters, by index in `RuleTable::browser`.
     pub browser: Option<u32>,
 }
 
@@ -177,34 +186,19 @@ pub enum RuleConfigError {
     BadParams { kind: String, reason: String },
 }
 
-fn parse_setting(
-    row: &RuleRow,
-    code: RuleCode,
-    browser: &mut Vec<Arc<BrowserCheckParams>>,
-) -> Result<RuleSetting, RuleConfigError> {
+fn parse_setting(row: &RuleRow, code: RuleCode) -> Result<RuleSetting, RuleConfigError> {
     let bad = |reason: String| RuleConfigError::BadParams {
         kind: row.kind.clone(),
         reason,
     };
-    let specificity = match row.scope {
-        RuleScope::Global => Specificity::Global,
-        RuleScope::Advertiser => Specificity::Advertiser,
-        RuleScope::Partner => Specificity::Partner,
-        RuleScope::Offer => Specificity::Offer,
-    };
+    let raw: RawParams =
+        serde_json::from_value(row.params.clone()).map_err(|e| bad(e.to_string()))?;
+    let specificity = specificity(row.scope);
     let mut setting = RuleSetting {
         active: row.active,
         specificity,
         ..RuleSetting::default()
     };
-    if interstitial::params::is_browser_rule(code) {
-        let params = interstitial::params::parse(code, &row.params).map_err(bad)?;
-        setting.browser = u32::try_from(browser.len()).ok();
-        browser.push(Arc::new(params));
-        return Ok(setting);
-    }
-    let raw: RawParams =
-        serde_json::from_value(row.params.clone()).map_err(|e| bad(e.to_string()))?;
     match code {
         RuleCode::IpRecency | RuleCode::Recency => {
             let ttl = raw
@@ -259,6 +253,61 @@ fn parse_setting(
     Ok(setting)
 }
 
+/// A check rule row: its settings go to `checks`, the setting keeps their index.
+fn parse_check(
+    row: &RuleRow,
+    code: RuleCode,
+    checks: &mut Vec<crate::checks::CheckSettings>,
+) -> Result<RuleSetting, RuleConfigError> {
+    let settings = crate::checks::settings::parse(code, &row.params).map_err(|reason| {
+        RuleConfigError::BadParams {
+            kind: row.kind.clone(),
+            reason,
+        }
+    })?;
+    let index = u32::try_from(checks.len()).map_err(|_| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason: "too many check rules".into(),
+    })?;
+    checks.push(settings);
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        check: Some(index),
+        ..RuleSetting::default()
+    })
+}
+
+fn parse_browser(
+    row: &RuleRow,
+    code: RuleCode,
+    browser: &mut Vec<Arc<BrowserCheckParams>>,
+) -> Result<RuleSetting, RuleConfigError> {
+    let bad = |reason: String| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason,
+    };
+    let params = interstitial::params::parse(code, &row.params).map_err(bad)?;
+    let index =
+        u32::try_from(browser.len()).map_err(|_| bad("too many browser-side rules".into()))?;
+    browser.push(Arc::new(params));
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        browser: Some(index),
+        ..RuleSetting::default()
+    })
+}
+
+fn specificity(scope: RuleScope) -> Specificity {
+    match scope {
+        RuleScope::Global => Specificity::Global,
+        RuleScope::Advertiser => Specificity::Advertiser,
+        RuleScope::Partner => Specificity::Partner,
+        RuleScope::Offer => Specificity::Offer,
+    }
+}
+
 pub fn code_from_kind(kind: &str) -> Option<RuleCode> {
     CONFIGURABLE.iter().copied().find(|c| c.as_str() == kind)
 }
@@ -270,7 +319,9 @@ pub struct RuleTable {
     by_advertiser: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_offer: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     by_partner: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
-    /// The parameters of browser-side rule rows, which do not fit a `Copy` setting.
+    /// The settings of every check rule row, indexed by `RuleSetting::check`.
+    checks: Vec<crate::checks::CheckSettings>,
+    /// The parameters of every browser-side rule row, indexed by `RuleSetting::browser`.
     browser: Vec<Arc<BrowserCheckParams>>,
 }
 
@@ -283,7 +334,14 @@ impl RuleTable {
                 errors.push(RuleConfigError::UnknownKind(row.kind.clone()));
                 continue;
             };
-            let setting = match parse_setting(row, code, &mut table.browser) {
+            let parsed = if crate::checks::is_check(code) {
+                parse_check(row, code, &mut table.checks)
+            } else if interstitial::params::is_browser_rule(code) {
+                parse_browser(row, code, &mut table.browser)
+            } else {
+                parse_setting(row, code)
+            };
+            let setting = match parsed {
                 Ok(s) => s,
                 Err(e) => {
                     errors.push(e);
@@ -328,15 +386,17 @@ impl RuleTable {
         rules
     }
 
+    pub fn check(&self, index: u32) -> Option<&crate::checks::CheckSettings> {
+        self.checks.get(usize::try_from(index).ok()?)
+    }
+
     pub fn partner_overrides(&self, partner_id: i64) -> &[(RuleCode, RuleSetting)] {
         self.by_partner.get(&partner_id).map_or(&[], Vec::as_slice)
     }
 
     /// The parameters a browser-side setting points at.
     pub fn browser_params(&self, setting: &RuleSetting) -> Option<&Arc<BrowserCheckParams>> {
-        setting
-            .browser
-            .and_then(|i| self.browser.get(usize::try_from(i).ok()?))
+        self.browser.get(usize::try_from(setting.browser?).ok()?)
     }
 }
 

@@ -68,6 +68,7 @@ async fn the_limits_table_matches_the_migrated_schema() {
                 "inet" => Kind::Inet,
                 "timestamp with time zone" => Kind::Timestamptz,
                 "boolean" => Kind::Boolean,
+                "jsonb" => Kind::Jsonb,
                 "USER-DEFINED" => Kind::Enum(Box::leak(udt.clone().into_boxed_str())),
                 other => panic!("{}.{name}: type {other} not covered", table.name),
             };
@@ -190,6 +191,7 @@ fn hit(kind: HitKind, n: u128) -> HitRecord {
         user_agent: Arc::from("ua"),
         country: Some("US".to_owned()),
         is_unique: true,
+        checks: Vec::new(),
     }
 }
 

@@ -7,7 +7,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-
 use axum::http::HeaderMap;
 use axum::response::Html;
 use base64::Engine;
@@ -38,7 +37,8 @@ async fn start_provider() -> SocketAddr {
             ),
         )
     };
-    let landing = || async { Html(r#"<!doctype html><html><body><p id="landed">offer</p></body></html>"#) };
+    let landing =
+        || async { Html(r#"<!doctype html><html><body><p id="landed">offer</p></body></html>"#) };
     let app = axum::Router::new()
         .route("/adscore.js", axum::routing::get(adscore))
         .route("/probe", axum::routing::get(|| async { "" }))
@@ -67,7 +67,10 @@ fn network(provider: SocketAddr) -> String {
 
 async fn browse(server: SocketAddr, offer: i64, sub1: &str, extra: &[&str]) -> String {
     let url = format!("http://{server}/c?oid={offer}&affid=1&sub1={sub1}");
-    let mut args = vec!["--dump-dom".to_owned(), "--virtual-time-budget=10000".to_owned()];
+    let mut args = vec![
+        "--dump-dom".to_owned(),
+        "--virtual-time-budget=10000".to_owned(),
+    ];
     args.extend(extra.iter().map(|a| (*a).to_owned()));
     headless(&url, &args).await
 }
@@ -84,17 +87,22 @@ async fn the_interstitial_runs_the_providers_and_lands_on_the_offer() {
     common::wait_ready(server.addr).await;
 
     let with_js = browse(server.addr, 1, "js", &[]).await;
-    let without_js = browse(server.addr, 2, "nojs", &["--blink-settings=scriptEnabled=false"]).await;
+    let without_js = browse(
+        server.addr,
+        2,
+        "nojs",
+        &["--blink-settings=scriptEnabled=false"],
+    )
+    .await;
     server.shutdown().await.unwrap();
 
     assert!(with_js.contains(r#"<p id="landed">"#), "{with_js}");
     assert!(without_js.contains(r#"<p id="landed">"#), "{without_js}");
-    let rows: Vec<(String, bool, serde_json::Value)> = sqlx::query_as(
-        "SELECT sub1, redirected, checks FROM clicks ORDER BY sub1",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let rows: Vec<(String, bool, serde_json::Value)> =
+        sqlx::query_as("SELECT sub1, redirected, checks FROM clicks ORDER BY sub1")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     let words = |checks: &serde_json::Value| -> Vec<(String, String)> {
         checks
             .as_array()

@@ -48,13 +48,21 @@ async fn first_hop(addr: SocketAddr, sub1: &str) -> String {
             .starts_with("text/html")
     );
     let page = response.text().await.unwrap();
-    let start = page.find("data-next=\"").expect("the page names its second hop") + 11;
+    let start = page
+        .find("data-next=\"")
+        .expect("the page names its second hop")
+        + 11;
     let end = start + page[start..].find('"').unwrap();
     format!("http://{addr}{}", &page[start..end])
 }
 
 async fn second_hop(url: &str) -> reqwest::Response {
-    client().get(url).header("user-agent", UA).send().await.unwrap()
+    client()
+        .get(url)
+        .header("user-agent", UA)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn now_secs() -> u32 {
@@ -67,21 +75,26 @@ fn signature(result: u32) -> String {
 }
 
 /// (discard rule, discard detail, checks) of the click with this sub1, once written.
-async fn recorded(db: &TestDb, sub1: &str) -> (Option<String>, Option<String>, Option<serde_json::Value>) {
-    let sql = format!(
-        "SELECT discard_rule, discard_detail, checks FROM clicks WHERE sub1 = '{sub1}'"
-    );
-    let mut row = None;
-    let written = eventually(Duration::from_secs(10), || async {
-        row = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+async fn recorded(
+    db: &TestDb,
+    sub1: &str,
+) -> (Option<String>, Option<String>, Option<serde_json::Value>) {
+    let sql =
+        format!("SELECT discard_rule, discard_detail, checks FROM clicks WHERE sub1 = '{sub1}'");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
             .fetch_optional(&db.pool)
             .await
             .unwrap();
-        row.is_some()
-    })
-    .await;
-    assert!(written, "no click with sub1 = {sub1}");
-    row.unwrap()
+        match row {
+            Some(row) => return row,
+            None if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None => panic!("no click with sub1 = {sub1}"),
+        }
+    }
 }
 
 fn verdict(checks: &Option<serde_json::Value>) -> (String, bool) {
@@ -98,53 +111,102 @@ async fn an_adscore_verdict_redirects_a_clean_visitor_and_discards_a_bot() {
     network_with_rule(&db, "ADSCORE_SCRIPT", r#"{"zone": "QpUJAAAAAAAA"}"#).await;
     let server = start(with_adscore_key(config_for(Some(&db)))).await;
 
-    let clean = second_hop(&format!("{}&adscore={}", first_hop(server.addr, "clean").await, signature(0))).await;
+    let clean = second_hop(&format!(
+        "{}&adscore={}",
+        first_hop(server.addr, "clean").await,
+        signature(0)
+    ))
+    .await;
     assert_eq!(clean.status(), 302);
-    assert!(location(&clean).unwrap().starts_with("https://acme.example/install?t="));
-    let bot = second_hop(&format!("{}&adscore={}", first_hop(server.addr, "bot").await, signature(9))).await;
+    assert!(
+        location(&clean)
+            .unwrap()
+            .starts_with("https://acme.example/install?t=")
+    );
+    let bot = second_hop(&format!(
+        "{}&adscore={}",
+        first_hop(server.addr, "bot").await,
+        signature(9)
+    ))
+    .await;
     assert_eq!(bot.status(), 404, "discarded: no fallback URL");
     // A signature made for another visitor is a refusal even though the rule fails open.
     let now = now_secs();
     let stolen = sign_for_test(ZONE_KEY, 0, now, now, IpAddr::from([203, 0, 113, 9]), UA);
-    let other = second_hop(&format!("{}&adscore={stolen}", first_hop(server.addr, "stolen").await)).await;
+    let other = second_hop(&format!(
+        "{}&adscore={stolen}",
+        first_hop(server.addr, "stolen").await
+    ))
+    .await;
     assert_eq!(other.status(), 404);
-    let garbage = second_hop(&format!("{}&adscore=bm90LWEtc2lnbmF0dXJl", first_hop(server.addr, "garbage").await)).await;
+    let garbage = second_hop(&format!(
+        "{}&adscore=bm90LWEtc2lnbmF0dXJl",
+        first_hop(server.addr, "garbage").await
+    ))
+    .await;
     assert_eq!(garbage.status(), 404);
     server.shutdown().await.unwrap();
 
     let (rule, _, checks) = recorded(&db, "clean").await;
     assert_eq!((rule, verdict(&checks)), (None, ("ok".to_owned(), false)));
-    for (sub1, word) in [("bot", "bot"), ("stolen", "mismatch"), ("garbage", "invalid")] {
+    for (sub1, word) in [
+        ("bot", "bot"),
+        ("stolen", "mismatch"),
+        ("garbage", "invalid"),
+    ] {
         let (rule, _, checks) = recorded(&db, sub1).await;
         assert_eq!(rule.as_deref(), Some("ADSCORE_SCRIPT"), "{sub1}");
         assert_eq!(verdict(&checks).0, word, "{sub1}");
     }
-    assert_eq!(db.count("SELECT count(*) FROM clicks").await, 4, "one row per hit");
+    assert_eq!(
+        db.count("SELECT count(*) FROM clicks").await,
+        4,
+        "one row per hit"
+    );
     db.drop_database().await;
 }
 
 #[tokio::test]
 async fn forged_replayed_and_expired_second_hops_are_refused_and_recorded() {
     let db = TestDb::create().await;
-    network_with_rule(&db, "ADSCORE_SCRIPT", r#"{"zone": "QpUJAAAAAAAA", "mode": "monitor"}"#).await;
+    network_with_rule(
+        &db,
+        "ADSCORE_SCRIPT",
+        r#"{"zone": "QpUJAAAAAAAA", "mode": "monitor"}"#,
+    )
+    .await;
     let mut config = with_adscore_key(config_for(Some(&db)));
     config.interstitial.ttl_secs = 1;
     let server = start(config).await;
 
     let hop = first_hop(server.addr, "monitored").await;
     let taken = second_hop(&format!("{hop}&adscore={}", signature(9))).await;
-    assert_eq!(taken.status(), 302, "monitor mode records the bot and redirects");
+    assert_eq!(
+        taken.status(),
+        302,
+        "monitor mode records the bot and redirects"
+    );
     let replayed = second_hop(&format!("{hop}&adscore={}", signature(0))).await;
     assert_eq!(replayed.status(), 409);
-    assert_eq!(replayed.json::<serde_json::Value>().await.unwrap()["error"], "replayed_token");
+    assert_eq!(
+        replayed.json::<serde_json::Value>().await.unwrap()["error"],
+        "replayed_token"
+    );
 
     let fresh = first_hop(server.addr, "forged").await;
     let token_at = fresh.find("t=").unwrap() + 2;
     let mut forged = fresh.clone().into_bytes();
-    forged[token_at + 5] = if forged[token_at + 5] == b'A' { b'B' } else { b'A' };
+    forged[token_at + 5] = if forged[token_at + 5] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let forged = second_hop(&String::from_utf8(forged).unwrap()).await;
     assert_eq!(forged.status(), 400);
-    assert_eq!(forged.json::<serde_json::Value>().await.unwrap()["error"], "forged_token");
+    assert_eq!(
+        forged.json::<serde_json::Value>().await.unwrap()["error"],
+        "forged_token"
+    );
     let missing = second_hop(&format!("http://{}/continue?adscore=x", server.addr)).await;
     assert_eq!(missing.status(), 400);
 
@@ -152,7 +214,10 @@ async fn forged_replayed_and_expired_second_hops_are_refused_and_recorded() {
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     let late = second_hop(&format!("{abandoned}&adscore={}", signature(0))).await;
     assert_eq!(late.status(), 410);
-    assert_eq!(late.json::<serde_json::Value>().await.unwrap()["error"], "expired_token");
+    assert_eq!(
+        late.json::<serde_json::Value>().await.unwrap()["error"],
+        "expired_token"
+    );
     server.shutdown().await.unwrap();
 
     let (rule, _, checks) = recorded(&db, "monitored").await;
@@ -160,7 +225,11 @@ async fn forged_replayed_and_expired_second_hops_are_refused_and_recorded() {
     for sub1 in ["forged", "abandoned"] {
         let (rule, detail, checks) = recorded(&db, sub1).await;
         assert_eq!(rule.as_deref(), Some("ADSCORE_SCRIPT"), "{sub1}");
-        assert_eq!(detail.as_deref(), Some("abandoned"), "{sub1}: nobody took it");
+        assert_eq!(
+            detail.as_deref(),
+            Some("abandoned"),
+            "{sub1}: nobody took it"
+        );
         assert_eq!(verdict(&checks).0, "abandoned");
     }
     let refusals: Vec<(String,)> = sqlx::query_as(
@@ -172,7 +241,12 @@ async fn forged_replayed_and_expired_second_hops_are_refused_and_recorded() {
     let refusals: Vec<&str> = refusals.iter().map(|(d,)| d.as_str()).collect();
     assert_eq!(
         refusals,
-        ["expired_token", "forged_token", "malformed_hop", "replayed_token"]
+        [
+            "expired_token",
+            "forged_token",
+            "malformed_hop",
+            "replayed_token"
+        ]
     );
     db.drop_database().await;
 }
@@ -196,15 +270,34 @@ async fn without_javascript_the_latency_rule_fails_closed_and_a_measurement_deci
         .await
         .unwrap();
     assert!(page.contains(r#"http-equiv="refresh""#), "{page}");
-    assert!(page.contains("data-probe=\"https://search.example/ping\""), "{page}");
+    assert!(
+        page.contains("data-probe=\"https://search.example/ping\""),
+        "{page}"
+    );
 
-    let no_script = second_hop(&format!("{}&ns=1", first_hop(server.addr, "noscript").await)).await;
+    let no_script = second_hop(&format!(
+        "{}&ns=1",
+        first_hop(server.addr, "noscript").await
+    ))
+    .await;
     assert_eq!(no_script.status(), 404);
-    let fast = second_hop(&format!("{}&latency_ms=120", first_hop(server.addr, "fast").await)).await;
+    let fast = second_hop(&format!(
+        "{}&latency_ms=120",
+        first_hop(server.addr, "fast").await
+    ))
+    .await;
     assert_eq!(fast.status(), 302);
-    let slow = second_hop(&format!("{}&latency_ms=900", first_hop(server.addr, "slow").await)).await;
+    let slow = second_hop(&format!(
+        "{}&latency_ms=900",
+        first_hop(server.addr, "slow").await
+    ))
+    .await;
     assert_eq!(slow.status(), 404);
-    let junk = second_hop(&format!("{}&latency_ms=-1", first_hop(server.addr, "junk").await)).await;
+    let junk = second_hop(&format!(
+        "{}&latency_ms=-1",
+        first_hop(server.addr, "junk").await
+    ))
+    .await;
     assert_eq!(junk.status(), 404);
     server.shutdown().await.unwrap();
 
@@ -220,7 +313,10 @@ async fn without_javascript_the_latency_rule_fails_closed_and_a_measurement_deci
     }
     // The page was answered once and never continued: recorded at shutdown.
     let (rule, detail, _) = recorded(&db, "page").await;
-    assert_eq!((rule.as_deref(), detail.as_deref()), (Some("CLIENT_SIDE_SEARCH_LATENCY"), Some("abandoned")));
+    assert_eq!(
+        (rule.as_deref(), detail.as_deref()),
+        (Some("CLIENT_SIDE_SEARCH_LATENCY"), Some("abandoned"))
+    );
     db.drop_database().await;
 }
 
@@ -254,7 +350,9 @@ async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
     network_with_rule(
         &db,
         "ANURA_SCRIPT",
-        &format!(r#"{{"instance": 77, "result_url": "http://{anura}/result.json", "timeout_ms": 50}}"#),
+        &format!(
+            r#"{{"instance": 77, "result_url": "http://{anura}/result.json", "timeout_ms": 50}}"#
+        ),
     )
     .await;
     let server = start(config_for(Some(&db))).await;
@@ -266,7 +364,11 @@ async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
         ("garbage", "garbage", 302),
         ("forged", "x%26instance%3D1", 404),
     ] {
-        let answer = second_hop(&format!("{}&anura={id}", first_hop(server.addr, sub1).await)).await;
+        let answer = second_hop(&format!(
+            "{}&anura={id}",
+            first_hop(server.addr, sub1).await
+        ))
+        .await;
         assert_eq!(answer.status(), status, "{sub1}");
     }
     server.shutdown().await.unwrap();
@@ -284,13 +386,20 @@ async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
     }
 
     // Down, and the rule fails closed: nothing passes unchecked.
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     db.exec(&format!(
         r#"UPDATE optimization_rules SET params = '{{"instance": 77, "result_url": "http://{closed_port}/result.json", "on_error": "closed"}}'"#
     ))
     .await;
     let server = start(config_for(Some(&db))).await;
-    let down = second_hop(&format!("{}&anura=good", first_hop(server.addr, "down").await)).await;
+    let down = second_hop(&format!(
+        "{}&anura=good",
+        first_hop(server.addr, "down").await
+    ))
+    .await;
     assert_eq!(down.status(), 404);
     server.shutdown().await.unwrap();
     let (rule, _, checks) = recorded(&db, "down").await;

@@ -64,6 +64,7 @@ pub(crate) fn click(
         user_agent: Arc::from("ua"),
         country: Some("US".to_owned()),
         is_unique: !n.is_multiple_of(3),
+        checks: Vec::new(),
     }
 }
 

@@ -74,6 +74,7 @@ async fn decide(
         counters,
         visit: &visit,
         now,
+        checks: &switchyard::checks::NO_CHECKS,
     };
     decide_offer_click(&inputs, None).await
 }
@@ -486,6 +487,7 @@ async fn impression_budget_is_separate_from_clicks() {
                 counters,
                 visit: &visit,
                 now: at(n),
+                checks: &switchyard::checks::NO_CHECKS,
             };
             rule_of(&decide_impression(&inputs).await)
         }

@@ -130,6 +130,7 @@ pub async fn episode(
                 counters: &counters,
                 visit: &visit,
                 now: hour_start + Duration::milliseconds(i64::from(click) * spacing),
+                checks: &crate::checks::NO_CHECKS,
             };
             let decision = decide_smart_link(&inputs, LINK_ID, &mut route_rng, None).await;
             let taken = match decision.outcome {

@@ -109,6 +109,7 @@ fn hit_on(catalog: &Catalog, counters: &CounterStore, link: i64, visit: &Visit, 
         counters,
         visit,
         now: Utc::now(),
+        checks: &crate::checks::NO_CHECKS,
     };
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut trace = Vec::new();
@@ -294,6 +295,7 @@ fn draws(catalog: &Catalog, n: u64) -> [u32; 5] {
         counters: &counters,
         visit: &visit,
         now: Utc::now(),
+        checks: &crate::checks::NO_CHECKS,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
