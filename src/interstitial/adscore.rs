@@ -9,7 +9,8 @@
 //!
 //! Only the "Hashing" response signature algorithm (sign type 1) is
 //! verified; "Signing" (type 2, a public-key signature) and v5 (encrypted)
-//! signatures are reported as unsupported, an error like a provider outage.
+//! signatures are reported as unsupported, and refused: a verdict that cannot
+//! be verified is no verdict for a clean visitor.
 
 use std::net::IpAddr;
 

@@ -3,7 +3,7 @@
 //!
 //! | check | passes | refuses | no verdict (`on_error` decides) |
 //! | --- | --- | --- | --- |
-//! | `ADSCORE_SCRIPT` | `ok` | `junk`, `proxy`, `bot`, `mismatch`, `expired`, `invalid` | `unsupported`, `not_configured` |
+//! | `ADSCORE_SCRIPT` | `ok` | `junk`, `proxy`, `bot`, `mismatch`, `expired`, `invalid`, `unsupported` | `not_configured` |
 //! | `ANURA_SCRIPT` | `good`, `warn` | `bad` (`warn` with `discard_warn`), `invalid` | the lookup's `timeout`, `unavailable`, `bad_answer`, `breaker_open` |
 //! | `CLIENT_SIDE_SEARCH_LATENCY` | `fast` | `slow`, `invalid` | |
 //!
@@ -186,7 +186,8 @@ fn adscore_said(verifier: &Verifier<'_>, report: &HopReport, max_age: std::time:
         Err(SignatureError::Mismatch) => Said::Answer(Answer::Refuse("mismatch")),
         Err(SignatureError::Expired) => Said::Answer(Answer::Refuse("expired")),
         Err(SignatureError::Malformed(_)) => Said::Answer(Answer::Refuse("invalid")),
-        Err(SignatureError::Unsupported(_)) => Said::Nothing("unsupported"),
+        // Unverifiable is not clean: else any byte but 4 up front would pass.
+        Err(SignatureError::Unsupported(_)) => Said::Answer(Answer::Refuse("unsupported")),
     }
 }
 

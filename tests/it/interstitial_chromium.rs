@@ -13,7 +13,7 @@ use base64::Engine;
 use switchyard::config::SecretText;
 use switchyard::interstitial::adscore::sign_for_test;
 
-use crate::common::chromium::headless;
+use crate::common::chromium::{headless, headless_without_javascript};
 use crate::common::{self, TestDb};
 
 const ZONE_KEY: &[u8] = b"browser zone key";
@@ -65,14 +65,16 @@ fn network(provider: SocketAddr) -> String {
     )
 }
 
-async fn browse(server: SocketAddr, offer: i64, sub1: &str, extra: &[&str]) -> String {
-    let url = format!("http://{server}/c?oid={offer}&affid=1&sub1={sub1}");
-    let mut args = vec![
+fn tracking_link(server: SocketAddr, offer: i64, sub1: &str) -> String {
+    format!("http://{server}/c?oid={offer}&affid=1&sub1={sub1}")
+}
+
+/// Dump the DOM once the page's timers and navigations have run.
+fn dump_after_navigation() -> Vec<String> {
+    vec![
         "--dump-dom".to_owned(),
         "--virtual-time-budget=10000".to_owned(),
-    ];
-    args.extend(extra.iter().map(|a| (*a).to_owned()));
-    headless(&url, &args).await
+    ]
 }
 
 #[tokio::test]
@@ -86,12 +88,14 @@ async fn the_interstitial_runs_the_providers_and_lands_on_the_offer() {
     let server = common::start(config).await;
     common::wait_ready(server.addr).await;
 
-    let with_js = browse(server.addr, 1, "js", &[]).await;
-    let without_js = browse(
-        server.addr,
-        2,
-        "nojs",
-        &["--blink-settings=scriptEnabled=false"],
+    let with_js = headless(
+        &tracking_link(server.addr, 1, "js"),
+        &dump_after_navigation(),
+    )
+    .await;
+    let without_js = headless_without_javascript(
+        &tracking_link(server.addr, 2, "nojs"),
+        &dump_after_navigation(),
     )
     .await;
     server.shutdown().await.unwrap();
@@ -99,7 +103,7 @@ async fn the_interstitial_runs_the_providers_and_lands_on_the_offer() {
     assert!(with_js.contains(r#"<p id="landed">"#), "{with_js}");
     assert!(without_js.contains(r#"<p id="landed">"#), "{without_js}");
     let rows: Vec<(String, bool, serde_json::Value)> =
-        sqlx::query_as("SELECT sub1, redirected, checks FROM clicks ORDER BY sub1")
+        sqlx::query_as("SELECT sub1, discard_rule IS NULL, checks FROM clicks ORDER BY sub1")
             .fetch_all(&db.pool)
             .await
             .unwrap();

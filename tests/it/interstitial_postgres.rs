@@ -140,7 +140,7 @@ async fn an_adscore_verdict_redirects_a_clean_visitor_and_discards_a_bot() {
     .await;
     assert_eq!(other.status(), 404);
     let garbage = second_hop(&format!(
-        "{}&adscore=bm90LWEtc2lnbmF0dXJl",
+        "{}&adscore=%21%21not-base64",
         first_hop(server.addr, "garbage").await
     ))
     .await;
