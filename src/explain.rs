@@ -30,7 +30,7 @@ evaluated against empty counters (nothing was consumed or recorded): a real hit 
 refused by them";
 
 /// The order the rules judge a candidate in (`rules::engine`, then the
-/// reservation, then the duplicate filter), each under the code a refusal is
+/// third-party checks, then the reservation, then the duplicate filter), each under the code a refusal is
 /// recorded with; a smart link's own targeting comes before all of them and
 /// is recorded as `ADVANCED_TARGETING_MISMATCH` with detail `link_targeting`.
 /// The reservation checks caps in the catalog's order, so a budget row before
@@ -52,6 +52,9 @@ const RULE_ORDER: &[(RuleCode, Option<&str>)] = &[
     (RuleCode::AdvancedTargetingMismatch, None),
     (RuleCode::TrafficTargeting, None),
     (RuleCode::AnonymousProxyIp, None),
+    (RuleCode::SearchLatency, None),
+    (RuleCode::AdvertiserPrevalidation, None),
+    (RuleCode::AnuraDirect, None),
     (RuleCode::ClickBudgetReached, None),
     (RuleCode::BudgetReached, None),
     (RuleCode::IpRecency, None),
@@ -124,7 +127,8 @@ struct Candidate {
 }
 
 /// One rule's verdict for a candidate: `pass` (passed or not active),
-/// `refused`, `not_reached`.
+/// `refused`, `not_reached`, or `not_run` (an active third-party check,
+/// which explain never calls).
 #[derive(Debug, Serialize)]
 struct RuleVerdict {
     rule: RuleCode,
@@ -166,13 +170,16 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
     enricher.enrich(&mut visit, languages.as_deref());
 
     let counters = CounterStore::local_only(None);
+    // No runner: explain never calls a provider (calls may be billed, and
+    // would be real traffic); an active check is listed as `not_run`.
+    let checks = crate::checks::HitChecks::off();
     let inputs = Inputs {
         transaction_id: TransactionId::random(&mut rand::rng()),
         catalog: &catalog,
         counters: &counters,
         visit: &visit,
         now: Utc::now(),
-        checks: &crate::checks::NO_CHECKS,
+        checks: &checks,
     };
     let mut trace = Vec::new();
     let decision = match smart_link {
@@ -182,11 +189,19 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
         }
         None => routing::decide_offer_click(&inputs, Some(&mut trace)).await,
     };
+    let decision = Decision {
+        checks: checks.into_verdicts(),
+        ..decision
+    };
+    let partner_id = visit.params.partner_id;
     let explanation = Explanation {
         url: &args.url,
         counters: COUNTERS_NOTE,
         visit: &visit,
-        candidates: trace.iter().map(|s| candidate(&catalog, s)).collect(),
+        candidates: trace
+            .iter()
+            .map(|s| candidate(&catalog, partner_id, s))
+            .collect(),
         decision: &decision,
     };
     match args.format {
@@ -196,7 +211,16 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn candidate(catalog: &Catalog, step: &TraceStep) -> Candidate {
+fn candidate(catalog: &Catalog, partner_id: Option<i64>, step: &TraceStep) -> Candidate {
+    let offer = catalog.offer(step.offer_id);
+    let active_check = |rule: RuleCode| {
+        crate::checks::is_check(rule)
+            && offer.is_some_and(|o| {
+                let overrides =
+                    partner_id.map_or(&[][..], |p| catalog.rule_table.partner_overrides(p));
+                o.rules.with_partner(overrides).is_active(rule)
+            })
+    };
     let position = step.rejected_by.and_then(|rule| {
         let link = step.detail == Some(LINK_TARGETING_DETAIL);
         RULE_ORDER
@@ -210,6 +234,7 @@ fn candidate(catalog: &Catalog, step: &TraceStep) -> Candidate {
             let verdict = match position {
                 Some(p) if i == p => "refused",
                 Some(p) if i > p => "not_reached",
+                _ if active_check(rule) => crate::checks::NOT_RUN,
                 _ => "pass",
             };
             RuleVerdict {
@@ -318,7 +343,7 @@ mod tests {
             rejected_by: Some(RuleCode::OfferTargetingMismatch),
             detail: None,
         };
-        let rules = candidate(&demo(), &step).rules;
+        let rules = candidate(&demo(), Some(1), &step).rules;
         assert_eq!(verdict(&rules, RuleCode::TrafficControl, None), "pass");
         assert_eq!(
             verdict(&rules, RuleCode::OfferTargetingMismatch, None),
@@ -337,7 +362,7 @@ mod tests {
             rejected_by: Some(RuleCode::AdvancedTargetingMismatch),
             detail: Some(LINK_TARGETING_DETAIL),
         };
-        let explained = candidate(&demo(), &step);
+        let explained = candidate(&demo(), Some(1), &step);
         let json = serde_json::to_value(&explained).unwrap();
         assert_eq!(json["refused_by"], "ADVANCED_TARGETING_MISMATCH");
         assert_eq!(json["detail"], "link_targeting");
@@ -351,5 +376,49 @@ mod tests {
             "not_reached"
         );
         assert_eq!(verdict(rules, RuleCode::InactiveOffer, None), "not_reached");
+    }
+
+    /// A third-party check is named where it runs, and marked as not run:
+    /// explain never calls a provider.
+    #[tokio::test]
+    async fn an_active_check_is_listed_as_not_run() {
+        let yaml = "
+advertisers: [{ id: 1, name: A }]
+partners: [{ id: 1, name: P }]
+offers: [{ id: 1, advertiser_id: 1, name: O, offer_url: 'https://o.example/' }]
+offer_approvals: [{ offer_id: 1, partner_id: 1 }]
+optimization_rules: [{ kind: ANURA_DIRECT, params: { mode: monitor } }]
+";
+        let catalog =
+            Catalog::build(catalog::file::parse(yaml, "t").unwrap(), Origin::Test, 1).unwrap();
+        let visit = Visit::bare(
+            TrackingParams::parse("oid=1&affid=1", true).unwrap(),
+            "127.0.0.1".parse().unwrap(),
+            "",
+        );
+        let counters = CounterStore::local_only(None);
+        let checks = crate::checks::HitChecks::off();
+        let inputs = Inputs {
+            transaction_id: TransactionId::random(&mut rand::rng()),
+            catalog: &catalog,
+            counters: &counters,
+            visit: &visit,
+            now: Utc::now(),
+            checks: &checks,
+        };
+        let mut trace = Vec::new();
+        let decision = routing::decide_offer_click(&inputs, Some(&mut trace)).await;
+        assert!(matches!(
+            decision.outcome,
+            routing::Outcome::Redirect { .. }
+        ));
+        let verdicts = checks.into_verdicts();
+        assert_eq!(verdicts.len(), 1);
+        assert_eq!(verdicts[0].check, "ANURA_DIRECT");
+        assert_eq!(verdicts[0].verdict, crate::checks::NOT_RUN);
+        assert!(verdicts[0].monitor);
+        let rules = candidate(&catalog, Some(1), &trace[0]).rules;
+        assert_eq!(verdict(&rules, RuleCode::AnuraDirect, None), "not_run");
+        assert_eq!(verdict(&rules, RuleCode::SearchLatency, None), "pass");
     }
 }

@@ -134,6 +134,15 @@ impl Breaker {
         }
     }
 
+    /// An admitted call that never reached the provider: a probe goes back to
+    /// open, so the next hit may probe at once.
+    pub fn released(&self) {
+        let mut state = self.lock();
+        if let State::HalfOpen { since } = *state {
+            *state = State::Open { until: since };
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         !matches!(*self.lock(), State::Closed { .. })
     }

@@ -76,7 +76,8 @@ impl<'a> HitChecks<'a> {
     }
 
     /// How long the next call may take: the check's own timeout, cut to what
-    /// is left of the hit's budget (which starts with the first call).
+    /// is left of the hit's budget (which starts with the first call); zero
+    /// when it is used up.
     pub fn time_left(&self, timeout: Duration, budget: Duration, now: Instant) -> Duration {
         let mut state = self.lock();
         let deadline = *state.deadline.get_or_insert(now + budget);

@@ -129,11 +129,10 @@ impl CheckRunner {
             return answer;
         }
         let left = hit.time_left(timeout, self.settings.budget, Instant::now());
-        // A call cut short by the budget would blame the provider for our limit.
-        let result = if left < timeout {
+        let result = if left.is_zero() {
             Err(CheckFailure::OverBudget)
         } else {
-            guard::guarded(&self.breaker(code, endpoint), timeout, call)
+            guard::guarded_within(&self.breaker(code, endpoint), timeout, left, call)
                 .await
                 .0
         };

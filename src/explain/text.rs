@@ -8,8 +8,12 @@ use crate::routing::Outcome;
 use crate::visit::Visit;
 
 /// The verdicts in the order they are listed, with their label.
-const VERDICTS: [(&str, &str); 3] = [
+const VERDICTS: [(&str, &str); 4] = [
     ("pass", "pass"),
+    (
+        "not_run",
+        "not run (third-party checks: explain never calls them)",
+    ),
     ("refused", "refused"),
     ("not_reached", "not reached"),
 ];
@@ -171,7 +175,10 @@ mod tests {
             url: "/c?oid=1&affid=1",
             counters: COUNTERS_NOTE,
             visit: &visit,
-            candidates: steps.iter().map(|s| candidate(&catalog, s)).collect(),
+            candidates: steps
+                .iter()
+                .map(|s| candidate(&catalog, Some(1), s))
+                .collect(),
             decision: &decision,
         };
         let text = render(&explanation);
@@ -233,6 +240,7 @@ mod tests {
             visit: &visit,
             candidates: vec![candidate(
                 &catalog,
+                Some(1),
                 &step(1, "requested", Some(RuleCode::PublisherNotApproved)),
             )],
             decision: &decision,

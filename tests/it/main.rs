@@ -9,6 +9,7 @@ mod pg_proxy;
 mod admin_postgres;
 mod catalog_postgres;
 mod check_catalog;
+mod checks_postgres;
 mod cli;
 mod clicks_postgres;
 mod column_limits;
