@@ -160,29 +160,67 @@ async fn conclude(
     now: DateTime<Utc>,
     started: Instant,
 ) -> Response {
-    let HeldHit {
-        kind,
-        mut decision,
-        visit,
-        checks,
-        held_at,
-        ..
-    } = held;
-    if let Some(rule) = verdict::discarding(&judged, &checks) {
-        decision.outcome = discard(&decision.outcome, rule, None);
-    }
-    // After the first hop's own checks (`ANURA_DIRECT`, ...), if it had any.
-    decision
-        .checks
-        .extend(judged.into_iter().map(|j| j.verdict));
-    let response = hit::answer(state, kind, &decision);
-    hit::record(state, kind, &decision, visit, held_at, started).await;
+    let waited_ms = (now - held.held_at).num_milliseconds();
+    let settled = Settled::new(held, judged, None);
+    let response = hit::answer(state, settled.kind, &settled.decision);
     tracing::debug!(
-        transaction_id = %decision.transaction_id,
-        waited_ms = (now - held_at).num_milliseconds(),
+        transaction_id = %settled.decision.transaction_id,
+        waited_ms,
         "interstitial continued"
     );
+    settled.record(state, started).await;
     response
+}
+
+/// A held hit with its verdicts applied: what is recorded for it.
+struct Settled {
+    kind: HitKind,
+    decision: Decision,
+    visit: Visit,
+    held_at: DateTime<Utc>,
+}
+
+impl Settled {
+    fn new(
+        held: HeldHit,
+        judged: Vec<crate::checks::Judged>,
+        detail: Option<DiscardDetail>,
+    ) -> Self {
+        let HeldHit {
+            kind,
+            mut decision,
+            visit,
+            checks,
+            held_at,
+            ..
+        } = held;
+        if let Some(rule) = verdict::discarding(&judged, &checks) {
+            decision.outcome = discard(&decision.outcome, rule, detail);
+        }
+        // After the first hop's own checks (`ANURA_DIRECT`, ...), if it had any.
+        decision
+            .checks
+            .extend(judged.into_iter().map(|j| j.verdict));
+        Self {
+            kind,
+            decision,
+            visit,
+            held_at,
+        }
+    }
+
+    /// Under the first hop's transaction id and time: one row for both hops.
+    async fn record(self, state: &AppState, started: Instant) {
+        hit::record(
+            state,
+            self.kind,
+            &self.decision,
+            self.visit,
+            self.held_at,
+            started,
+        )
+        .await;
+    }
 }
 
 fn discard(
@@ -313,22 +351,9 @@ pub async fn drain(state: &AppState) {
 async fn record_abandoned(state: &AppState, hits: Vec<HeldHit>) {
     for held in hits {
         let started = Instant::now();
-        let HeldHit {
-            kind,
-            mut decision,
-            visit,
-            checks,
-            held_at,
-            ..
-        } = held;
-        let judged = verdict::without_report(&checks, "abandoned", true);
-        if let Some((rule, _)) = checks.first() {
-            decision.outcome = discard(&decision.outcome, *rule, Some(DiscardDetail::Abandoned));
-        }
-        decision
-            .checks
-            .extend(judged.into_iter().map(|j| j.verdict));
-        tracing::debug!(transaction_id = %decision.transaction_id, "interstitial abandoned");
-        hit::record(state, kind, &decision, visit, held_at, started).await;
+        let judged = verdict::without_report(&held.checks, "abandoned", true);
+        let settled = Settled::new(held, judged, Some(DiscardDetail::Abandoned));
+        tracing::debug!(transaction_id = %settled.decision.transaction_id, "interstitial abandoned");
+        settled.record(state, started).await;
     }
 }
