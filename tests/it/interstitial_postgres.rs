@@ -409,3 +409,44 @@ async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
     );
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn anuras_breaker_opens_after_failed_lookups_and_stops_waiting() {
+    let db = TestDb::create().await;
+    let anura = start_anura().await;
+    network_with_rule(
+        &db,
+        "ANURA_SCRIPT",
+        &format!(
+            r#"{{"instance": 77, "result_url": "http://{anura}/result.json", "timeout_ms": 30}}"#
+        ),
+    )
+    .await;
+    let mut config = config_for(Some(&db));
+    config.checks.check_breaker_failures = 2;
+    config.checks.check_breaker_cooldown_ms = 60_000;
+    let server = start(config).await;
+    for sub1 in ["stall-1", "stall-2", "stall-3"] {
+        let answer = second_hop(&format!(
+            "{}&anura=slow",
+            first_hop(server.addr, sub1).await
+        ))
+        .await;
+        assert_eq!(answer.status(), 302, "{sub1}: the rule fails open");
+    }
+    let metrics = metrics_text(&server).await;
+    server.shutdown().await.unwrap();
+    let words: Vec<String> = {
+        let mut words = Vec::new();
+        for sub1 in ["stall-1", "stall-2", "stall-3"] {
+            words.push(verdict(&recorded(&db, sub1).await.2).0);
+        }
+        words
+    };
+    assert_eq!(words, ["timeout", "timeout", "breaker_open"]);
+    assert!(
+        metrics.contains(r#"switchyard_check_breaker_open{check="ANURA_SCRIPT"} 1"#),
+        "{metrics}"
+    );
+    db.drop_database().await;
+}
