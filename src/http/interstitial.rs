@@ -70,8 +70,10 @@ pub(super) async fn finish_or_hold(
         }
         Err(held) => {
             // Full: no verdict can come back for this hit, as if every
-            // provider had failed; each rule's `on_error` decides.
-            tracing::warn!(
+            // provider had failed; each rule's `on_error` decides. Debug
+            // only: a full store is a flood, and the `overloaded` verdicts
+            // and `switchyard_interstitial_held` show it without a line a hit.
+            tracing::debug!(
                 transaction_id = %held.decision.transaction_id,
                 "interstitial store full: browser checks skipped for this hit"
             );
