@@ -196,7 +196,13 @@ impl Settled {
             held_at,
             ..
         } = held;
-        if let Some(rule) = verdict::discarding(&judged, &checks) {
+        // An abandoned hit was never redirected, monitor mode or not: it is
+        // discarded by the first browser-side rule.
+        let rule = match detail {
+            Some(DiscardDetail::Abandoned) => checks.first().map(|(code, _)| *code),
+            _ => verdict::discarding(&judged, &checks),
+        };
+        if let Some(rule) = rule {
             decision.outcome = discard(&decision.outcome, rule, detail);
         }
         // After the first hop's own checks (`ANURA_DIRECT`, ...), if it had any.
