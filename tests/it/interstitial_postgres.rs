@@ -56,6 +56,11 @@ async fn first_hop(addr: SocketAddr, sub1: &str) -> String {
     format!("http://{addr}{}", &page[start..end])
 }
 
+/// Both hops of a click, the second reporting `report`.
+async fn click_through(addr: SocketAddr, sub1: &str, report: &str) -> reqwest::Response {
+    second_hop(&format!("{}&{report}", first_hop(addr, sub1).await)).await
+}
+
 async fn second_hop(url: &str) -> reqwest::Response {
     client()
         .get(url)
@@ -111,39 +116,21 @@ async fn an_adscore_verdict_redirects_a_clean_visitor_and_discards_a_bot() {
     network_with_rule(&db, "ADSCORE_SCRIPT", r#"{"zone": "QpUJAAAAAAAA"}"#).await;
     let server = start(with_adscore_key(config_for(Some(&db)))).await;
 
-    let clean = second_hop(&format!(
-        "{}&adscore={}",
-        first_hop(server.addr, "clean").await,
-        signature(0)
-    ))
-    .await;
+    let clean = click_through(server.addr, "clean", &format!("adscore={}", signature(0))).await;
     assert_eq!(clean.status(), 302);
     assert!(
         location(&clean)
             .unwrap()
             .starts_with("https://acme.example/install?t=")
     );
-    let bot = second_hop(&format!(
-        "{}&adscore={}",
-        first_hop(server.addr, "bot").await,
-        signature(9)
-    ))
-    .await;
+    let bot = click_through(server.addr, "bot", &format!("adscore={}", signature(9))).await;
     assert_eq!(bot.status(), 404, "discarded: no fallback URL");
     // A signature made for another visitor is a refusal even though the rule fails open.
     let now = now_secs();
     let stolen = sign_for_test(ZONE_KEY, 0, now, now, IpAddr::from([203, 0, 113, 9]), UA);
-    let other = second_hop(&format!(
-        "{}&adscore={stolen}",
-        first_hop(server.addr, "stolen").await
-    ))
-    .await;
+    let other = click_through(server.addr, "stolen", &format!("adscore={stolen}")).await;
     assert_eq!(other.status(), 404);
-    let garbage = second_hop(&format!(
-        "{}&adscore=%21%21not-base64",
-        first_hop(server.addr, "garbage").await
-    ))
-    .await;
+    let garbage = click_through(server.addr, "garbage", "adscore=%21%21not-base64").await;
     assert_eq!(garbage.status(), 404);
     server.shutdown().await.unwrap();
 
@@ -275,29 +262,13 @@ async fn without_javascript_the_latency_rule_fails_closed_and_a_measurement_deci
         "{page}"
     );
 
-    let no_script = second_hop(&format!(
-        "{}&ns=1",
-        first_hop(server.addr, "noscript").await
-    ))
-    .await;
+    let no_script = click_through(server.addr, "noscript", "ns=1").await;
     assert_eq!(no_script.status(), 404);
-    let fast = second_hop(&format!(
-        "{}&latency_ms=120",
-        first_hop(server.addr, "fast").await
-    ))
-    .await;
+    let fast = click_through(server.addr, "fast", "latency_ms=120").await;
     assert_eq!(fast.status(), 302);
-    let slow = second_hop(&format!(
-        "{}&latency_ms=900",
-        first_hop(server.addr, "slow").await
-    ))
-    .await;
+    let slow = click_through(server.addr, "slow", "latency_ms=900").await;
     assert_eq!(slow.status(), 404);
-    let junk = second_hop(&format!(
-        "{}&latency_ms=-1",
-        first_hop(server.addr, "junk").await
-    ))
-    .await;
+    let junk = click_through(server.addr, "junk", "latency_ms=-1").await;
     assert_eq!(junk.status(), 404);
     server.shutdown().await.unwrap();
 
@@ -364,11 +335,7 @@ async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
         ("garbage", "garbage", 302),
         ("forged", "x%26instance%3D1", 404),
     ] {
-        let answer = second_hop(&format!(
-            "{}&anura={id}",
-            first_hop(server.addr, sub1).await
-        ))
-        .await;
+        let answer = click_through(server.addr, sub1, &format!("anura={id}")).await;
         assert_eq!(answer.status(), status, "{sub1}");
     }
     server.shutdown().await.unwrap();
@@ -395,11 +362,7 @@ async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
     ))
     .await;
     let server = start(config_for(Some(&db))).await;
-    let down = second_hop(&format!(
-        "{}&anura=good",
-        first_hop(server.addr, "down").await
-    ))
-    .await;
+    let down = click_through(server.addr, "down", "anura=good").await;
     assert_eq!(down.status(), 404);
     server.shutdown().await.unwrap();
     let (rule, _, checks) = recorded(&db, "down").await;
@@ -427,11 +390,7 @@ async fn anuras_breaker_opens_after_failed_lookups_and_stops_waiting() {
     config.checks.check_breaker_cooldown_ms = 60_000;
     let server = start(config).await;
     for sub1 in ["stall-1", "stall-2", "stall-3"] {
-        let answer = second_hop(&format!(
-            "{}&anura=slow",
-            first_hop(server.addr, sub1).await
-        ))
-        .await;
+        let answer = click_through(server.addr, sub1, "anura=slow").await;
         assert_eq!(answer.status(), 302, "{sub1}: the rule fails open");
     }
     let metrics = metrics_text(&server).await;
