@@ -314,18 +314,19 @@ async fn start_anura() -> SocketAddr {
     addr
 }
 
+/// `SMALL_NETWORK` with `ANURA_SCRIPT` on offer 1, looking up at a fresh stand-in.
+async fn anura_network(db: &TestDb, timeout_ms: u64) {
+    let anura = start_anura().await;
+    let params = format!(
+        r#"{{"instance": 77, "result_url": "http://{anura}/result.json", "timeout_ms": {timeout_ms}}}"#
+    );
+    network_with_rule(db, "ANURA_SCRIPT", &params).await;
+}
+
 #[tokio::test]
 async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
     let db = TestDb::create().await;
-    let anura = start_anura().await;
-    network_with_rule(
-        &db,
-        "ANURA_SCRIPT",
-        &format!(
-            r#"{{"instance": 77, "result_url": "http://{anura}/result.json", "timeout_ms": 50}}"#
-        ),
-    )
-    .await;
+    anura_network(&db, 50).await;
     let server = start(config_for(Some(&db))).await;
     for (sub1, id, status) in [
         ("good", "good", 302),
@@ -376,15 +377,7 @@ async fn anuras_lookup_decides_and_a_slow_or_down_provider_fails_open() {
 #[tokio::test]
 async fn anuras_breaker_opens_after_failed_lookups_and_stops_waiting() {
     let db = TestDb::create().await;
-    let anura = start_anura().await;
-    network_with_rule(
-        &db,
-        "ANURA_SCRIPT",
-        &format!(
-            r#"{{"instance": 77, "result_url": "http://{anura}/result.json", "timeout_ms": 30}}"#
-        ),
-    )
-    .await;
+    anura_network(&db, 30).await;
     let mut config = config_for(Some(&db));
     config.checks.check_breaker_failures = 2;
     config.checks.check_breaker_cooldown_ms = 60_000;
