@@ -279,7 +279,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             config.checks.runner_settings(),
             http_client,
         )),
+        interstitial: Arc::new(crate::interstitial::Interstitial::new(&config.interstitial)),
     });
+    let interstitial_sweeper = http::spawn_interstitial_sweeper(state.clone(), shutdown_rx.clone());
+    let held_state = state.clone();
     let router = http::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -330,6 +333,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         if let Some((_, admin)) = admin {
             let _ = admin.await;
         }
+        // No request runs any more: what is still held is recorded, and the
+        // last handle on the event sender goes before the writer drains.
+        let _ = interstitial_sweeper.await;
+        http::drain_interstitial(&held_state).await;
+        drop(held_state);
         // The dispatcher's event senders must be gone before the writer can
         // finish. With Postgres, unfinished deliveries stay queued there.
         let _ = postback_task.await;

@@ -18,10 +18,12 @@ use crate::postbacks::PostbackSettings;
 
 mod checks;
 mod enrichment;
+mod interstitial;
 mod scan;
 
 pub use checks::CheckConfig;
 pub use enrichment::EnrichmentConfig;
+pub use interstitial::{InterstitialConfig, SecretText};
 pub use scan::ScanConfig;
 
 #[derive(Debug, Clone, Args)]
@@ -194,6 +196,10 @@ pub struct ServeConfig {
     /// The offer URL scanner.
     #[command(flatten)]
     pub scan: ScanConfig,
+
+    /// The page browser-side rules answer before the redirect.
+    #[command(flatten)]
+    pub interstitial: InterstitialConfig,
 }
 
 /// Where the admin listener binds, if anywhere.
@@ -248,6 +254,10 @@ pub enum ConfigError {
     FallbackUrl(String),
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    #[error(
+        "SWITCHYARD_ADSCORE_RESPONSE_KEY is not base64 (copy it from the zone's encryption page)"
+    )]
+    AdscoreResponseKey,
     #[error("cookie domain `{0}` is not a lowercase DNS name with a dot (such as adv.example)")]
     CookieDomain(String),
 }
@@ -291,6 +301,7 @@ impl ServeConfig {
             tracking_https: false,
             scan_enabled: true,
             scan: ScanConfig::default(),
+            interstitial: InterstitialConfig::default(),
         }
     }
 
@@ -324,6 +335,17 @@ impl ServeConfig {
         }
         if self.event_flush_ms == 0 {
             return Err(ConfigError::Zero("event flush interval"));
+        }
+        if self.interstitial.ttl_secs == 0 {
+            return Err(ConfigError::Zero("interstitial TTL"));
+        }
+        if self.interstitial.max_held == 0 {
+            return Err(ConfigError::Zero("interstitial max held"));
+        }
+        if let Some(key) = &self.interstitial.adscore_response_key
+            && crate::interstitial::adscore::ResponseKey::from_base64(&key.0).is_none()
+        {
+            return Err(ConfigError::AdscoreResponseKey);
         }
         if self.click_index_entries == 0 {
             return Err(ConfigError::Zero("click index entries"));

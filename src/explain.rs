@@ -34,7 +34,9 @@ refused by them";
 /// recorded with; a smart link's own targeting comes before all of them and
 /// is recorded as `ADVANCED_TARGETING_MISMATCH` with detail `link_targeting`.
 /// The reservation checks caps in the catalog's order, so a budget row before
-/// the refusing one may not have been reached.
+/// the refusing one may not have been reached. The browser-side rules come
+/// last: they are judged on the interstitial's second hop, for the offer that
+/// took the hit.
 const RULE_ORDER: &[(RuleCode, Option<&str>)] = &[
     (
         RuleCode::AdvancedTargetingMismatch,
@@ -62,7 +64,14 @@ const RULE_ORDER: &[(RuleCode, Option<&str>)] = &[
     (RuleCode::IpRateLimit, None),
     (RuleCode::IpUaRateLimit, None),
     (RuleCode::DuplicateClick, None),
+    (RuleCode::AdscoreScript, None),
+    (RuleCode::AnuraScript, None),
+    (RuleCode::ClientSideSearchLatency, None),
 ];
+
+/// The verdict of an active browser-side rule: the hit would get the page,
+/// and the rule's verdict would come with the second hop.
+const INTERSTITIAL: &str = "interstitial";
 
 /// The trace detail of a smart link's own targeting refusal.
 const LINK_TARGETING_DETAIL: &str = "link_targeting";
@@ -232,6 +241,12 @@ fn candidate(catalog: &Catalog, partner_id: Option<i64>, step: &TraceStep) -> Ca
                 o.rules.with_partner(overrides).is_active(rule)
             })
     };
+    let browser_checks = offer.map(|o| crate::interstitial::active_checks(catalog, o, partner_id));
+    let active_browser = |rule: RuleCode| {
+        browser_checks
+            .as_ref()
+            .is_some_and(|checks| checks.iter().any(|(code, _)| *code == rule))
+    };
     let position = step.rejected_by.and_then(|rule| {
         let link = step.detail == Some(LINK_TARGETING_DETAIL);
         RULE_ORDER
@@ -246,6 +261,7 @@ fn candidate(catalog: &Catalog, partner_id: Option<i64>, step: &TraceStep) -> Ca
                 Some(p) if i == p => "refused",
                 Some(p) if i > p => "not_reached",
                 _ if active_check(rule) => crate::checks::NOT_RUN,
+                _ if active_browser(rule) => INTERSTITIAL,
                 _ => "pass",
             };
             RuleVerdict {
@@ -420,5 +436,36 @@ optimization_rules: [{ kind: ANURA_DIRECT, params: { mode: monitor } }]
         let rules = candidate(&catalog, Some(1), &trace[0]).rules;
         assert_eq!(verdict(&rules, RuleCode::AnuraDirect, None), "not_run");
         assert_eq!(verdict(&rules, RuleCode::SearchLatency, None), "pass");
+    }
+
+    /// A browser-side rule is judged on the second hop: explain names it for
+    /// the offer that takes the hit, and only where it is active.
+    #[test]
+    fn an_active_browser_side_rule_is_listed_as_interstitial() {
+        let yaml = "
+advertisers: [{ id: 1, name: A }]
+partners: [{ id: 1, name: P }, { id: 2, name: Q }]
+offers: [{ id: 1, advertiser_id: 1, name: O, offer_url: 'https://o.example/' }]
+offer_approvals: [{ offer_id: 1, partner_id: 1 }, { offer_id: 1, partner_id: 2 }]
+optimization_rules:
+  - { kind: ADSCORE_SCRIPT, params: { zone: z } }
+  - { kind: ADSCORE_SCRIPT, scope: partner, partner_id: 2, active: false, params: { zone: z } }
+";
+        let catalog =
+            Catalog::build(catalog::file::parse(yaml, "t").unwrap(), Origin::Test, 1).unwrap();
+        let took = TraceStep {
+            offer_id: 1,
+            via: "requested",
+            rejected_by: None,
+            detail: None,
+        };
+        let rules = candidate(&catalog, Some(1), &took).rules;
+        assert_eq!(verdict(&rules, RuleCode::AdscoreScript, None), INTERSTITIAL);
+        assert_eq!(verdict(&rules, RuleCode::AnuraScript, None), "pass");
+        let switched_off = candidate(&catalog, Some(2), &took).rules;
+        assert_eq!(
+            verdict(&switched_off, RuleCode::AdscoreScript, None),
+            "pass"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod events;
 pub mod explain;
 pub mod hit_kind;
 pub mod http;
+pub mod interstitial;
 pub mod kpi;
 pub mod observability;
 pub mod partitions;

@@ -135,6 +135,27 @@ impl CheckRunner {
         result
     }
 
+    /// One `GET url` judged by `judge`, under the breaker of (`code`,
+    /// `endpoint`) and within `timeout`; outside any hit's budget. For calls
+    /// made after the decision, such as the interstitial's result lookups.
+    pub async fn lookup(
+        &self,
+        code: RuleCode,
+        endpoint: &str,
+        url: &str,
+        timeout: Duration,
+        judge: impl FnOnce(u16, &[u8]) -> Result<Answer, CheckFailure>,
+    ) -> Result<Answer, CheckFailure> {
+        let call = async {
+            let (status, body) =
+                super::client::fetch(&self.client, hyper::Method::GET, url).await?;
+            judge(status, &body)
+        };
+        guard::guarded(&self.breaker(code, endpoint), timeout, call)
+            .await
+            .0
+    }
+
     fn breaker(&self, code: RuleCode, endpoint: &str) -> Arc<Breaker> {
         if let Some(found) = self.breakers.get(&(code, endpoint.to_owned())) {
             return found.clone();

@@ -8,11 +8,15 @@ use crate::routing::Outcome;
 use crate::visit::Visit;
 
 /// The verdicts in the order they are listed, with their label.
-const VERDICTS: [(&str, &str); 4] = [
+const VERDICTS: [(&str, &str); 5] = [
     ("pass", "pass"),
     (
         "not_run",
         "not run (third-party checks: explain never calls them)",
+    ),
+    (
+        "interstitial",
+        "interstitial (browser-side: judged on the second hop)",
     ),
     ("refused", "refused"),
     ("not_reached", "not reached"),
@@ -199,14 +203,22 @@ mod tests {
             lines[6].starts_with("not reached: ADVANCED_TARGETING_MISMATCH "),
             "{text}"
         );
-        assert!(lines[6].ends_with(" DUPLICATE_CLICK"), "{text}");
+        assert!(
+            lines[6].ends_with(
+                " DUPLICATE_CLICK ADSCORE_SCRIPT ANURA_SCRIPT CLIENT_SIDE_SEARCH_LATENCY"
+            ),
+            "{text}"
+        );
         assert!(
             lines[7].starts_with("2. offer 2 ")
                 && lines[7].ends_with(" via fail_offer: took the hit"),
             "{text}"
         );
         assert!(
-            lines[8].starts_with("pass: ") && lines[8].ends_with(" DUPLICATE_CLICK"),
+            lines[8].starts_with("pass: ")
+                && lines[8].ends_with(
+                    " DUPLICATE_CLICK ADSCORE_SCRIPT ANURA_SCRIPT CLIENT_SIDE_SEARCH_LATENCY"
+                ),
             "{text}"
         );
         assert_eq!(

@@ -102,7 +102,9 @@ async fn offer_hit(
     };
     decision.checks = checks.into_verdicts();
     let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
-    let mut response = hit::finish(state, kind, decision, visit, now, started).await;
+    let mut response =
+        super::interstitial::finish_or_hold(state, &catalog, kind, decision, visit, now, started)
+            .await;
     // Cookie-based conversion tracking works for direct clicks too: the pixel on
     // the same (tracking) host, or under the same configured parent domain,
     // reads `sy_tid`.

@@ -44,6 +44,9 @@ pub enum HttpError {
     /// memory); nothing was recorded, and the advertiser is asked to retry.
     #[error("attribution temporarily unavailable; retry later")]
     RetryLater,
+    /// An interstitial's second hop that continues no held hit.
+    #[error(transparent)]
+    Hop(#[from] super::HopRefusal),
 }
 
 impl HttpError {
@@ -57,6 +60,7 @@ impl HttpError {
             | HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::Unauthorized | HttpError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             HttpError::InvalidPostback(_) | HttpError::MissingCookie => StatusCode::BAD_REQUEST,
+            HttpError::Hop(refusal) => refusal.status(),
             HttpError::NotReady
             | HttpError::RetryLater
             | HttpError::NoDatabase
@@ -79,6 +83,7 @@ impl HttpError {
             HttpError::InvalidPostback(e) => e.code(),
             HttpError::MissingCookie => "missing_cookie",
             HttpError::RetryLater => "retry_later",
+            HttpError::Hop(refusal) => refusal.code(),
         }
     }
 

@@ -127,6 +127,10 @@ pub async fn refuse(
             Some(DiscardDetail::WrongTrackingDomain),
         ),
         HttpError::Unauthorized => (RuleCode::InvalidRequest, Some(DiscardDetail::Unauthorized)),
+        HttpError::Hop(refusal) => (
+            RuleCode::InvalidRequest,
+            Some(DiscardDetail::BadParameter(refusal.code())),
+        ),
         // Conversion and admin errors are never raised for hits.
         HttpError::InvalidPostback(_)
         | HttpError::MissingCookie
@@ -153,7 +157,7 @@ pub async fn refuse(
     error.into_response()
 }
 
-fn answer(state: &AppState, kind: HitKind, decision: &Decision) -> Response {
+pub(super) fn answer(state: &AppState, kind: HitKind, decision: &Decision) -> Response {
     if kind == HitKind::Impression {
         return answer_impression(decision);
     }
@@ -235,7 +239,7 @@ fn blank_not_found() -> Response {
         .into_response()
 }
 
-async fn record(
+pub(super) async fn record(
     state: &AppState,
     kind: HitKind,
     decision: &Decision,

@@ -7,6 +7,7 @@ pub mod error;
 mod health;
 mod hit;
 mod hit_metrics;
+mod interstitial;
 mod partner;
 mod postback;
 pub mod server;
@@ -23,10 +24,14 @@ use crate::checks::CheckRunner;
 use crate::conversions::Conversions;
 use crate::counters::CounterStore;
 use crate::events::EventSender;
+use crate::interstitial::Interstitial;
 use crate::visit::client_ip::TrustedProxies;
 use crate::visit::enrich::Enricher;
 
 pub use cookies::CookiePolicy;
+pub use interstitial::{
+    HopRefusal, drain as drain_interstitial, spawn_sweeper as spawn_interstitial_sweeper,
+};
 
 /// What every handler shares; built once in `app::start`.
 #[derive(Debug)]
@@ -46,6 +51,8 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// The third-party checks' client, breakers and caches.
     pub checks: Arc<CheckRunner>,
+    /// Hits held between the interstitial and its second hop.
+    pub interstitial: Arc<Interstitial>,
 }
 
 /// Every route of the tracking listener. The router is built from this list,
@@ -55,6 +62,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/c", get(click::offer_click)),
         ("/i", get(click::impression)),
         ("/sl/{id}", get(smart_link::smart_link_click)),
+        (
+            crate::interstitial::page::SECOND_HOP_PATH,
+            get(interstitial::second_hop),
+        ),
         ("/partner/smart-links", get(partner::smart_links)),
         ("/postback", get(postback::postback)),
         ("/pixel", get(postback::pixel)),

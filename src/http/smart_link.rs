@@ -91,7 +91,16 @@ async fn smart_link_hit(
         tracking_domain,
     };
     let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
-    let mut response = hit::finish(&state, HitKind::Click, decision, visit, now, started).await;
+    let mut response = super::interstitial::finish_or_hold(
+        &state,
+        &catalog,
+        HitKind::Click,
+        decision,
+        visit,
+        now,
+        started,
+    )
+    .await;
     if let Some(error) = refusal {
         return error.into_response();
     }

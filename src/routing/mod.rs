@@ -64,6 +64,8 @@ pub enum DiscardDetail {
     Unauthorized,
     /// A malformed tracking parameter, by its stable code.
     BadParameter(&'static str),
+    /// A browser-side check's visitor never came back from the interstitial.
+    Abandoned,
 }
 
 impl DiscardDetail {
@@ -75,6 +77,7 @@ impl DiscardDetail {
             DiscardDetail::WrongTrackingDomain => "wrong_tracking_domain",
             DiscardDetail::Unauthorized => "unauthorized",
             DiscardDetail::BadParameter(code) => code,
+            DiscardDetail::Abandoned => "abandoned",
         }
     }
 }

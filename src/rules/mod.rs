@@ -49,12 +49,16 @@ pub enum RuleCode {
     DoesNotReachStore,
     /// The offer's latest URL scan met no known tracker (`scanner`).
     DoesNotReachTracker,
+    /// Browser-side checks, judged on the interstitial's second hop (`interstitial`).
+    AdscoreScript,
+    AnuraScript,
+    ClientSideSearchLatency,
     /// No catalog snapshot has loaded yet (start-up against an unreachable database).
     NoCatalog,
 }
 
 impl RuleCode {
-    pub const ALL: [RuleCode; 28] = [
+    pub const ALL: [RuleCode; 31] = [
         RuleCode::InvalidRequest,
         RuleCode::InactiveAdvertiser,
         RuleCode::InactiveOffer,
@@ -82,6 +86,9 @@ impl RuleCode {
         RuleCode::SearchLatency,
         RuleCode::DoesNotReachStore,
         RuleCode::DoesNotReachTracker,
+        RuleCode::AdscoreScript,
+        RuleCode::AnuraScript,
+        RuleCode::ClientSideSearchLatency,
         RuleCode::NoCatalog,
     ];
 
@@ -114,6 +121,9 @@ impl RuleCode {
             RuleCode::SearchLatency => "SEARCH_LATENCY",
             RuleCode::DoesNotReachStore => "DOES_NOT_REACH_STORE",
             RuleCode::DoesNotReachTracker => "DOES_NOT_REACH_TRACKER",
+            RuleCode::AdscoreScript => "ADSCORE_SCRIPT",
+            RuleCode::AnuraScript => "ANURA_SCRIPT",
+            RuleCode::ClientSideSearchLatency => "CLIENT_SIDE_SEARCH_LATENCY",
             RuleCode::NoCatalog => "NO_CATALOG",
         }
     }

@@ -8,6 +8,7 @@
 //! anonymous proxies) is off. Resolution for offer, advertiser and global is done
 //! once per snapshot; a hit only patches in its partner's few overrides.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
@@ -15,11 +16,12 @@ use serde::Deserialize;
 
 use super::RuleCode;
 use crate::catalog::source::{RuleRow, RuleScope};
+use crate::interstitial::{self, params::BrowserCheckParams};
 
 /// The rules an admin can configure, in evaluation order. The third-party
 /// checks come last, in `checks::CHECKS` order, so a hit asks whether any is
 /// active with three loads (`EffectiveRules::any_check_active`).
-pub const CONFIGURABLE: [RuleCode; 24] = [
+pub const CONFIGURABLE: [RuleCode; 27] = [
     RuleCode::InactivePublisher,
     RuleCode::InactiveOffer,
     RuleCode::InactiveAdvertiser,
@@ -41,6 +43,9 @@ pub const CONFIGURABLE: [RuleCode; 24] = [
     RuleCode::IpUaRateLimit,
     RuleCode::DoesNotReachStore,
     RuleCode::DoesNotReachTracker,
+    RuleCode::AdscoreScript,
+    RuleCode::AnuraScript,
+    RuleCode::ClientSideSearchLatency,
     RuleCode::SearchLatency,
     RuleCode::AdvertiserPrevalidation,
     RuleCode::AnuraDirect,
@@ -74,6 +79,9 @@ fn active_by_default(code: RuleCode) -> bool {
             | RuleCode::AnuraDirect
             | RuleCode::DoesNotReachStore
             | RuleCode::DoesNotReachTracker
+            | RuleCode::AdscoreScript
+            | RuleCode::AnuraScript
+            | RuleCode::ClientSideSearchLatency
     )
 }
 
@@ -130,6 +138,8 @@ pub struct RuleSetting {
     pub monitor: bool,
     /// Scan rules: `"on_error": "closed"`, discard when the scan could not tell.
     pub fail_closed: bool,
+    /// Browser-side rules: their parameters, by index in `RuleTable::browser`.
+    pub browser: Option<u32>,
 }
 
 /// The effective setting of every configurable rule for one (offer, partner).
@@ -324,6 +334,27 @@ fn parse_scan_rule(row: &RuleRow) -> Result<RuleSetting, RuleConfigError> {
     })
 }
 
+fn parse_browser(
+    row: &RuleRow,
+    code: RuleCode,
+    browser: &mut Vec<Arc<BrowserCheckParams>>,
+) -> Result<RuleSetting, RuleConfigError> {
+    let bad = |reason: String| RuleConfigError::BadParams {
+        kind: row.kind.clone(),
+        reason,
+    };
+    let params = interstitial::params::parse(code, &row.params).map_err(bad)?;
+    let index =
+        u32::try_from(browser.len()).map_err(|_| bad("too many browser-side rules".into()))?;
+    browser.push(Arc::new(params));
+    Ok(RuleSetting {
+        active: row.active,
+        specificity: specificity(row.scope),
+        browser: Some(index),
+        ..RuleSetting::default()
+    })
+}
+
 fn specificity(scope: RuleScope) -> Specificity {
     match scope {
         RuleScope::Global => Specificity::Global,
@@ -346,6 +377,8 @@ pub struct RuleTable {
     by_partner: FxHashMap<i64, Vec<(RuleCode, RuleSetting)>>,
     /// The settings of every check rule row, indexed by `RuleSetting::check`.
     checks: Vec<crate::checks::CheckSettings>,
+    /// The parameters of every browser-side rule row, indexed by `RuleSetting::browser`.
+    browser: Vec<Arc<BrowserCheckParams>>,
 }
 
 impl RuleTable {
@@ -361,6 +394,8 @@ impl RuleTable {
                 parse_check(row, code, &mut table.checks)
             } else if super::reach::RULES.contains(&code) {
                 parse_scan_rule(row)
+            } else if interstitial::params::is_browser_rule(code) {
+                parse_browser(row, code, &mut table.browser)
             } else {
                 parse_setting(row, code)
             };
@@ -424,6 +459,11 @@ impl RuleTable {
 
     pub fn partner_overrides(&self, partner_id: i64) -> &[(RuleCode, RuleSetting)] {
         self.by_partner.get(&partner_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The parameters a browser-side setting points at.
+    pub fn browser_params(&self, setting: &RuleSetting) -> Option<&Arc<BrowserCheckParams>> {
+        self.browser.get(usize::try_from(setting.browser?).ok()?)
     }
 }
 

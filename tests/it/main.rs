@@ -22,6 +22,8 @@ mod docs_agree;
 mod fleet_postgres;
 mod grafana_dashboard;
 mod hung_up_postbacks;
+mod interstitial_chromium;
+mod interstitial_postgres;
 mod kpi_postgres;
 mod kpi_scheduler_postgres;
 mod outage_postgres;

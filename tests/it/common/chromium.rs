@@ -21,11 +21,27 @@ fn chromium() -> PathBuf {
 /// Runs headless Chromium, with a fresh profile, on `url` with `extra`
 /// arguments; its stdout.
 pub async fn headless(url: &str, extra: &[String]) -> String {
+    run(url, extra, None).await
+}
+
+/// `headless` with JavaScript blocked for every site, as a visitor who turned
+/// it off. A content setting, not `--blink-settings=scriptEnabled=false`,
+/// which also stops `--dump-dom` (it serializes the page with script).
+pub async fn headless_without_javascript(url: &str, extra: &[String]) -> String {
+    let prefs = r#"{"profile":{"default_content_setting_values":{"javascript":2}}}"#;
+    run(url, extra, Some(prefs)).await
+}
+
+async fn run(url: &str, extra: &[String], preferences: Option<&str>) -> String {
     let profile = std::env::temp_dir().join(format!(
         "switchyard-chromium-{}-{}",
         std::process::id(),
         rand::random::<u32>()
     ));
+    if let Some(preferences) = preferences {
+        std::fs::create_dir_all(profile.join("Default")).unwrap();
+        std::fs::write(profile.join("Default").join("Preferences"), preferences).unwrap();
+    }
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(chromium())
