@@ -30,7 +30,9 @@ for tool in perf wrk inferno-collapse-perf inferno-flamegraph psql taskset; do
   command -v "$tool" >/dev/null || { echo "flamegraph: $tool not found" >&2; exit 1; }
 done
 
-cargo build --release --quiet --bin switchyard
+# The same targets as harness.sh builds: another set unifies the dev-dependencies'
+# features differently and rebuilds the crate (minutes with LTO).
+cargo build --release --quiet --bin switchyard --example bare_redirect
 
 args=(serve --listen "127.0.0.1:$PORT")
 if [ "$SINK" = postgres ]; then

@@ -37,7 +37,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet --bin switchyard
+# The same targets as harness.sh builds: another set unifies the dev-dependencies'
+# features differently and rebuilds the crate (minutes with LTO).
+cargo build --release --quiet --bin switchyard --example bare_redirect
 BIN=target/release/switchyard
 
 mkdir -p "$PGDATA" "$SPILL"
