@@ -220,7 +220,7 @@ fn candidate(catalog: &Catalog, step: &TraceStep) -> Candidate {
         .collect();
     Candidate {
         offer_id: step.offer_id,
-        offer_name: catalog.offer(step.offer_id).map(|o| o.name.clone()),
+        offer_name: catalog.offer(step.offer_id).map(|o| o.name.to_string()),
         via: step.via,
         took_the_hit: step.rejected_by.is_none(),
         refused_by: step.rejected_by,
