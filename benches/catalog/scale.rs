@@ -37,16 +37,20 @@ async fn main() -> anyhow::Result<()> {
     // reload builds its candidate while the served snapshot stays.
     let mut loads = Vec::new();
     let mut builds = Vec::new();
+    let mut load_cpu = Vec::new();
+    let mut build_cpu = Vec::new();
     let mut served = None;
     let mut rss_first = 0;
     for round in 0..3 {
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_time());
         let source = postgres::load(&pool, None).await?;
         loads.push(started.elapsed());
-        let started = Instant::now();
+        load_cpu.push(cpu_time() - cpu);
+        let (started, cpu) = (Instant::now(), cpu_time());
         let catalog = Catalog::build(source, Origin::Postgres, round + 1)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         builds.push(started.elapsed());
+        build_cpu.push(cpu_time() - cpu);
         served = Some(catalog);
         // As a reload does once it has swapped the new snapshot in.
         reload::release_freed_memory();
@@ -61,14 +65,19 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let counts = served.as_ref().map(Catalog::counts);
+    let rss_third = rss_kb();
     drop(served);
     println!("offers: {offers} ({counts:?})");
-    println!("load: {}", spread(&loads));
-    println!("build: {}", spread(&builds));
+    // The wall clock moves with the machine's load; CPU time is this
+    // process's alone (Postgres's side of the load is not in it).
+    println!("load: {}; cpu {}", spread(&loads), spread(&load_cpu));
+    println!("build: {}; cpu {}", spread(&builds), spread(&build_cpu));
     println!(
-        "rss: {} MB at start, {} MB after the first build, {} MB after three (peak {} MB)",
+        "rss: {} MB at start, {} MB after the first build, {} MB after three, {} MB once dropped \
+         (peak {} MB)",
         rss_start / 1000,
         rss_first / 1000,
+        rss_third / 1000,
         rss_kb() / 1000,
         hwm_kb() / 1000
     );
@@ -309,6 +318,20 @@ fn spread(times: &[Duration]) -> String {
         ms[ms.len() - 1],
         ms.len()
     )
+}
+
+/// User and system time of this process so far.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; zeroed is a valid rusage.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn status_kb(field: &str) -> u64 {

@@ -7,6 +7,7 @@
 
 mod build;
 pub mod click_texts;
+mod compact;
 pub mod file;
 mod kpi_order;
 pub mod model;
@@ -71,7 +72,8 @@ impl Catalog {
         origin: Origin,
         version: u64,
     ) -> Result<Self, CatalogErrors> {
-        let indexed = build::build(source)?;
+        let mut indexed = build::build(source)?;
+        indexed.offers = compact::offers(&indexed.offers);
         Ok(Self {
             version,
             loaded_at: Utc::now(),

@@ -76,3 +76,59 @@ impl Shared {
         (self.targeting.len(), self.rules.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::catalog::{ApprovalStatus, Catalog, Origin, file};
+
+    const TWO_ALIKE: &str = r#"
+advertisers: [{ id: 1, name: A }]
+partners: [{ id: 1, name: P }, { id: 2, name: Q }]
+offers:
+  - { id: 1, advertiser_id: 1, name: O1, offer_url: "https://a.example/1", targeting: { countries: { include: [US] } } }
+  - { id: 2, advertiser_id: 1, name: O2, offer_url: "https://a.example/2", targeting: { countries: { include: [US] } } }
+  - { id: 3, advertiser_id: 1, name: O3, offer_url: "https://a.example/3", targeting: { countries: { include: [DE] } } }
+offer_approvals:
+  - { offer_id: 1, partner_id: 2, status: pending }
+  - { offer_id: 1, partner_id: 1 }
+  - { offer_id: 1, partner_id: 2, status: rejected }
+"#;
+
+    #[test]
+    fn offers_with_the_same_spec_share_one_compiled_targeting_and_rule_table() {
+        let catalog =
+            Catalog::build(file::parse(TWO_ALIKE, "t").unwrap(), Origin::Test, 1).unwrap();
+        let (one, two, three) = (
+            catalog.offer(1).unwrap(),
+            catalog.offer(2).unwrap(),
+            catalog.offer(3).unwrap(),
+        );
+        assert!(Arc::ptr_eq(&one.targeting, &two.targeting));
+        assert!(!Arc::ptr_eq(&one.targeting, &three.targeting));
+        assert!(Arc::ptr_eq(&one.rules, &three.rules));
+        assert_eq!(catalog.shared().distinct(), (2, 1));
+    }
+
+    #[test]
+    fn the_last_approval_row_for_a_pair_wins() {
+        let catalog =
+            Catalog::build(file::parse(TWO_ALIKE, "t").unwrap(), Origin::Test, 1).unwrap();
+        assert_eq!(catalog.approval(1, 1), Some(ApprovalStatus::Approved));
+        assert_eq!(catalog.approval(1, 2), Some(ApprovalStatus::Rejected));
+        assert_eq!(catalog.approval(2, 1), None);
+    }
+
+    #[test]
+    fn a_reload_reuses_the_specs_the_served_snapshot_compiled() {
+        let first = Catalog::build(file::parse(TWO_ALIKE, "t").unwrap(), Origin::Test, 1).unwrap();
+        let mut source = file::parse(TWO_ALIKE, "t").unwrap();
+        source.shared = first.shared().clone();
+        let second = Catalog::build(source, Origin::Test, 2).unwrap();
+        assert!(Arc::ptr_eq(
+            &first.offer(1).unwrap().targeting,
+            &second.offer(2).unwrap().targeting
+        ));
+    }
+}
