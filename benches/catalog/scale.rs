@@ -96,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let mut approval_times = Vec::new();
     for trial in 0..TRIALS {
         let offer = 1 + (trial as i64 * 7919) % offers;
-        let marker = format!("t{trial}x{}", Instant::now().elapsed().as_nanos());
+        let marker = format!("t{trial}r{}", run_id());
         url_times.push(change_url(&mut conn, &handle, offer, &marker).await?);
         approval_times.push(toggle_approval(&mut conn, &handle, offer).await?);
     }
@@ -265,13 +265,13 @@ async fn burst(pool: &PgPool, handle: &Arc<CatalogHandle>, offers: i64) -> anyho
     let started = Instant::now();
     let writers: Vec<_> = (0..BURST_CONNECTIONS)
         .map(|w| {
-            let pool = pool.clone();
+            let (pool, run) = (pool.clone(), run_id());
             tokio::spawn(async move {
                 for i in (w..BURST).step_by(BURST_CONNECTIONS) {
                     let offer = 1 + (i as i64 * 104_729) % offers;
                     sqlx::query("UPDATE offers SET name = $2 WHERE id = $1")
                         .bind(offer)
-                        .bind(format!("Burst {i}"))
+                        .bind(format!("Burst {i} of run {run}"))
                         .execute(&pool)
                         .await?;
                 }
@@ -284,7 +284,7 @@ async fn burst(pool: &PgPool, handle: &Arc<CatalogHandle>, offers: i64) -> anyho
     }
     let committed = started.elapsed();
     let last = 1 + ((BURST - 1) as i64 * 104_729) % offers;
-    let last_name = format!("Burst {}", BURST - 1);
+    let last_name = format!("Burst {} of run {}", BURST - 1, run_id());
     let all_committed = Instant::now();
     wait_for(|| {
         handle
@@ -306,6 +306,16 @@ async fn burst(pool: &PgPool, handle: &Arc<CatalogHandle>, offers: i64) -> anyho
         worst_read_us.load(Ordering::Relaxed) as f64 / 1000.0
     );
     Ok(())
+}
+
+/// Tells this run's edits from those a previous run left in the database.
+fn run_id() -> u64 {
+    static ID: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_secs())
+    })
 }
 
 fn spread(times: &[Duration]) -> String {
