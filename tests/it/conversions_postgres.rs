@@ -280,12 +280,14 @@ async fn postback_for_an_offer_paused_since_the_click_is_rejected() {
     let server = start(config).await;
     let client = client();
     let tid = click(&client, server.addr, OFFER_FLAT, 1, "s").await;
-    let version = server.catalog.current().unwrap().version;
     db.exec("UPDATE offers SET status = 'paused' WHERE id = 1")
         .await;
+    // The change itself, not any newer version: a periodic reload may swap in
+    // a snapshot read before the UPDATE committed.
     assert!(
         eventually(Duration::from_secs(10), || async {
-            server.catalog.current().unwrap().version > version
+            server.catalog.current().unwrap().offer(1).unwrap().status
+                == switchyard::catalog::Status::Paused
         })
         .await,
         "catalog did not reload"
