@@ -273,7 +273,7 @@ fn candidate(catalog: &Catalog, partner_id: Option<i64>, step: &TraceStep) -> Ca
         .collect();
     Candidate {
         offer_id: step.offer_id,
-        offer_name: catalog.offer(step.offer_id).map(|o| o.name.clone()),
+        offer_name: catalog.offer(step.offer_id).map(|o| o.name.to_string()),
         via: step.via,
         took_the_hit: step.rejected_by.is_none(),
         refused_by: step.rejected_by,

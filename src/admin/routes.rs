@@ -83,7 +83,7 @@ async fn load(state: &AdminState, id: &str) -> Result<LinkKpi, HttpError> {
 fn offer_labels(catalog: &Catalog, overview: &Overview) -> Vec<OfferLabel> {
     let label = |offer_id: i64, role| OfferLabel {
         offer_id,
-        name: catalog.offer(offer_id).map(|o| o.name.clone()),
+        name: catalog.offer(offer_id).map(|o| o.name.to_string()),
         role,
     };
     let mut labels: Vec<OfferLabel> = Vec::new();

@@ -13,13 +13,13 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::click_texts::ClickTexts;
 use super::model::*;
 use super::secret::SecretHash;
-use super::source::{CatalogSource, RetargetingFingerprint, Status};
+use super::shared::Shared;
+use super::source::{ApprovalStatus, CatalogSource, RetargetingFingerprint, Status};
 use super::url_template::{UrlTemplate, UrlTemplateError};
 use crate::kpi::KpiSettings;
 use crate::rules::retargeting::RetargetingList;
 use crate::rules::settings::RuleTable;
 use crate::rules::traffic_control::TrafficControl;
-use crate::targeting::{CompiledTargeting, TargetingSpec};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,18 +70,21 @@ pub(super) struct Indexed {
     pub advertisers: FxHashMap<i64, Advertiser>,
     pub partners: FxHashMap<i64, Partner>,
     pub partners_by_key: FxHashMap<SecretHash, i64>,
-    pub offers: FxHashMap<i64, Offer>,
-    pub approvals: Approvals,
+    pub offers: FxHashMap<i64, Arc<Offer>>,
     pub tracking_domains: FxHashMap<i64, TrackingDomain>,
     pub smart_links: FxHashMap<i64, SmartLink>,
     pub rule_table: RuleTable,
     pub traffic_control: TrafficControl,
     pub partner_targeting: FxHashMap<i64, Vec<PartnerTargeting>>,
     pub retargeting_fingerprints: FxHashMap<i64, RetargetingFingerprint>,
+    pub shared: Shared,
 }
 
-pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
+pub(super) fn build(mut source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     let mut problems = Vec::new();
+    let mut shared = std::mem::take(&mut source.shared);
+    // Built in place, then frozen behind an `Arc` each at the end.
+    let mut offers: FxHashMap<i64, Offer> = FxHashMap::default();
     let rule_table = match RuleTable::compile(&source.optimization_rules) {
         Ok(table) => table,
         Err(errors) => {
@@ -190,10 +193,12 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
                 continue;
             }
         };
-        let targeting = compile_targeting(&row.targeting, timezone).unwrap_or_else(|reason| {
-            problems.push(invalid("offers", &label, &reason));
-            CompiledTargeting::default()
-        });
+        let targeting = shared
+            .targeting(&row.targeting, timezone)
+            .unwrap_or_else(|reason| {
+                problems.push(invalid("offers", &label, &reason));
+                Arc::default()
+            });
         let duplicate_filter = row.duplicate_filter.map(|identifier| DuplicateFilter {
             identifier,
             window: seconds(row.duplicate_window_seconds),
@@ -202,16 +207,16 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
         let offer = Offer {
             id,
             advertiser_id: row.advertiser_id,
-            name: row.name,
+            name: row.name.into_boxed_str(),
             status: row.status,
             url,
-            landing_pages: FxHashMap::default(),
+            landing_pages: Box::default(),
             requires_approval: row.requires_approval,
             payout_model: row.payout_model,
             payout: row.payout,
             revenue_model: row.revenue_model,
             revenue: row.revenue,
-            currency: row.currency,
+            currency: shared.currency(&row.currency),
             timezone,
             fail_offer_id: row.fail_offer_id,
             duplicate_filter,
@@ -220,20 +225,21 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
                 hosts: row
                     .deep_link_hosts
                     .iter()
-                    .map(|h| h.to_ascii_lowercase())
+                    .map(|h| h.to_ascii_lowercase().into_boxed_str())
                     .collect(),
             },
             conversion_window: seconds(row.conversion_window_seconds),
             allow_duplicate_conversions: row.allow_duplicate_conversions,
-            verification_token_sha256: row.verification_token_sha256,
+            verification_token_sha256: row.verification_token_sha256.map(Box::new),
             targeting,
-            rules: out.rule_table.for_offer(id, row.advertiser_id),
-            caps: Vec::new(),
+            rules: shared.rules(out.rule_table.for_offer(id, row.advertiser_id)),
+            caps: Box::default(),
             blacklisted_subs: FxHashMap::default(),
             retargeting_ids: None,
             last_scan: None,
+            approvals: Box::default(),
         };
-        if out.offers.insert(id, offer).is_some() {
+        if offers.insert(id, offer).is_some() {
             problems.push(CatalogProblem::DuplicateId {
                 table: "offers",
                 id,
@@ -241,14 +247,15 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
         }
     }
     // Fail offers are checked once every offer is known: they may point forward.
-    for offer in out.offers.values() {
+    for offer in offers.values() {
         if let Some(fail) = offer.fail_offer_id
-            && !out.offers.contains_key(&fail)
+            && !offers.contains_key(&fail)
         {
             problems.push(unknown("offers", &offer.id.to_string(), "fail offer", fail));
         }
     }
 
+    let mut landing_pages: FxHashMap<i64, Vec<(i64, UrlTemplate)>> = FxHashMap::default();
     for row in source.offer_urls {
         let label = row.id.to_string();
         let template = match UrlTemplate::parse(&row.url) {
@@ -262,30 +269,48 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
                 continue;
             }
         };
-        match out.offers.get_mut(&row.offer_id) {
-            Some(offer) if row.status == Status::Active => {
-                offer.landing_pages.insert(row.id, template);
-            }
+        match offers.get(&row.offer_id) {
+            Some(_) if row.status == Status::Active => landing_pages
+                .entry(row.offer_id)
+                .or_default()
+                .push((row.id, template)),
             Some(_) => {}
             None => problems.push(unknown("offer_urls", &label, "offer", row.offer_id)),
         }
     }
-    for row in source.offer_approvals {
-        let label = format!("({}, {})", row.offer_id, row.partner_id);
-        if !out.offers.contains_key(&row.offer_id) {
-            problems.push(unknown("offer_approvals", &label, "offer", row.offer_id));
+    for (offer_id, pages) in landing_pages {
+        if let Some(offer) = offers.get_mut(&offer_id) {
+            offer.landing_pages = sorted_by_id(pages);
         }
-        if !out.partners.contains_key(&row.partner_id) {
-            problems.push(unknown(
-                "offer_approvals",
-                &label,
-                "partner",
-                row.partner_id,
-            ));
-        }
-        out.approvals
-            .insert(approval_key(row.offer_id, row.partner_id), row.status);
     }
+    let mut approvals: FxHashMap<i64, Vec<(i64, ApprovalStatus)>> = FxHashMap::default();
+    for row in source.offer_approvals {
+        if !offers.contains_key(&row.offer_id) || !out.partners.contains_key(&row.partner_id) {
+            let label = format!("({}, {})", row.offer_id, row.partner_id);
+            if !offers.contains_key(&row.offer_id) {
+                problems.push(unknown("offer_approvals", &label, "offer", row.offer_id));
+            }
+            if !out.partners.contains_key(&row.partner_id) {
+                problems.push(unknown(
+                    "offer_approvals",
+                    &label,
+                    "partner",
+                    row.partner_id,
+                ));
+            }
+            continue;
+        }
+        approvals
+            .entry(row.offer_id)
+            .or_default()
+            .push((row.partner_id, row.status));
+    }
+    for (offer_id, rows) in approvals {
+        if let Some(offer) = offers.get_mut(&offer_id) {
+            offer.approvals = sorted_by_id(rows);
+        }
+    }
+    let mut caps: FxHashMap<i64, Vec<Cap>> = FxHashMap::default();
     for row in source.offer_caps {
         let label = format!("offer {}", row.offer_id);
         if let Some(partner) = row.partner_id
@@ -300,13 +325,18 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
             limit: row.cap_limit,
             hard: row.hard,
         };
-        match out.offers.get_mut(&row.offer_id) {
-            Some(offer) => offer.caps.push(cap),
+        match offers.get(&row.offer_id) {
+            Some(_) => caps.entry(row.offer_id).or_default().push(cap),
             None => problems.push(unknown("offer_caps", &label, "offer", row.offer_id)),
         }
     }
+    for (offer_id, caps) in caps {
+        if let Some(offer) = offers.get_mut(&offer_id) {
+            offer.caps = caps.into_boxed_slice();
+        }
+    }
     for row in source.offer_blacklisted_subs {
-        match out.offers.get_mut(&row.offer_id) {
+        match offers.get_mut(&row.offer_id) {
             Some(offer) => {
                 offer
                     .blacklisted_subs
@@ -324,7 +354,7 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     }
     let mut fresh_lists: FxHashMap<i64, RetargetingList> = FxHashMap::default();
     for row in source.offer_retargeting_ids {
-        match out.offers.get(&row.offer_id) {
+        match offers.get(&row.offer_id) {
             Some(_) => fresh_lists
                 .entry(row.offer_id)
                 .or_default()
@@ -339,12 +369,12 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     }
 
     for (offer_id, list) in fresh_lists {
-        if let Some(offer) = out.offers.get_mut(&offer_id) {
+        if let Some(offer) = offers.get_mut(&offer_id) {
             offer.retargeting_ids = Some(Arc::new(list));
         }
     }
     for (offer_id, list) in source.retargeting_reuse.reused {
-        match out.offers.get_mut(&offer_id) {
+        match offers.get_mut(&offer_id) {
             Some(offer) => offer.retargeting_ids = Some(list),
             None => problems.push(unknown(
                 "offer_retargeting_ids",
@@ -414,12 +444,12 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     for row in source.smart_link_offers {
         let label = format!("({}, {})", row.smart_link_id, row.offer_id);
         let mut timezone = Tz::UTC;
-        match out.offers.get(&row.offer_id) {
+        match offers.get(&row.offer_id) {
             None => problems.push(unknown("smart_link_offers", &label, "offer", row.offer_id)),
             Some(offer) => {
                 timezone = offer.timezone;
                 if let Some(url_id) = row.offer_url_id
-                    && !offer.landing_pages.contains_key(&url_id)
+                    && offer.landing_page(url_id).is_none()
                 {
                     problems.push(invalid(
                         "smart_link_offers",
@@ -431,10 +461,12 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
                 }
             }
         }
-        let targeting = compile_targeting(&row.targeting, timezone).unwrap_or_else(|reason| {
-            problems.push(invalid("smart_link_offers", &label, &reason));
-            CompiledTargeting::default()
-        });
+        let targeting = shared
+            .targeting(&row.targeting, timezone)
+            .unwrap_or_else(|reason| {
+                problems.push(invalid("smart_link_offers", &label, &reason));
+                Arc::default()
+            });
         let entry = SmartLinkOffer {
             offer_id: row.offer_id,
             offer_url_id: row.offer_url_id,
@@ -468,7 +500,7 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     // link or offer must never reject the snapshot, so it is resolved leniently.
     // Scans too are the scanner's output: one of an unknown offer is skipped.
     for scan in &source.offer_url_scans {
-        if let Some(offer) = out.offers.get_mut(&scan.offer_id) {
+        if let Some(offer) = offers.get_mut(&scan.offer_id) {
             offer.last_scan = Some(scan.as_last_scan());
         }
     }
@@ -481,12 +513,12 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     for row in source.traffic_targeting.iter().filter(|r| r.active) {
         let label = format!("tag {}", row.partner_tag);
         if let Some(offer_id) = row.offer_id
-            && !out.offers.contains_key(&offer_id)
+            && !offers.contains_key(&offer_id)
         {
             problems.push(unknown("traffic_targeting", &label, "offer", offer_id));
         }
         // Day parting here has no single offer timezone to follow: it is in UTC.
-        let targeting = match compile_targeting(&row.targeting, Tz::UTC) {
+        let targeting = match shared.targeting(&row.targeting, Tz::UTC) {
             Ok(t) => t,
             Err(reason) => {
                 problems.push(invalid("traffic_targeting", &label, &reason));
@@ -510,16 +542,16 @@ pub(super) fn build(source: CatalogSource) -> Result<Indexed, CatalogErrors> {
     }
 
     if problems.is_empty() {
+        out.offers = offers
+            .into_iter()
+            .map(|(id, offer)| (id, Arc::new(offer)))
+            .collect();
+        shared.retain_used();
+        out.shared = shared;
         Ok(out)
     } else {
         Err(CatalogErrors(problems))
     }
-}
-
-fn compile_targeting(json: &serde_json::Value, timezone: Tz) -> Result<CompiledTargeting, String> {
-    let spec: TargetingSpec =
-        serde_json::from_value(json.clone()).map_err(|e| format!("targeting is not valid: {e}"))?;
-    CompiledTargeting::compile(&spec, timezone).map_err(|e| format!("targeting: {e}"))
 }
 
 fn seconds(value: i32) -> Duration {

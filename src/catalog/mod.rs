@@ -7,6 +7,7 @@
 
 mod build;
 pub mod click_texts;
+mod compact;
 pub mod file;
 mod kpi_order;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod money;
 pub mod postgres;
 pub mod reload;
 pub mod secret;
+pub mod shared;
 pub mod source;
 pub mod url_template;
 
@@ -50,14 +52,17 @@ pub struct Catalog {
     partners: FxHashMap<i64, Partner>,
     /// Partners by the SHA-256 of their API key.
     partners_by_key: FxHashMap<SecretHash, i64>,
-    offers: FxHashMap<i64, Offer>,
-    approvals: Approvals,
+    /// Behind an `Arc` each, so the map holds 16 bytes an offer and a
+    /// snapshot can share an unchanged offer with the next.
+    offers: FxHashMap<i64, Arc<Offer>>,
     tracking_domains: FxHashMap<i64, TrackingDomain>,
     smart_links: FxHashMap<i64, SmartLink>,
     pub rule_table: RuleTable,
     pub traffic_control: TrafficControl,
     partner_targeting: FxHashMap<i64, Vec<PartnerTargeting>>,
     retargeting_fingerprints: FxHashMap<i64, source::RetargetingFingerprint>,
+    /// The compiled targeting and rules the offers share, handed to the next build.
+    shared: shared::Shared,
 }
 
 impl Catalog {
@@ -67,7 +72,8 @@ impl Catalog {
         origin: Origin,
         version: u64,
     ) -> Result<Self, CatalogErrors> {
-        let indexed = build::build(source)?;
+        let mut indexed = build::build(source)?;
+        indexed.offers = compact::offers(&indexed.offers);
         Ok(Self {
             version,
             loaded_at: Utc::now(),
@@ -76,18 +82,18 @@ impl Catalog {
             partners: indexed.partners,
             partners_by_key: indexed.partners_by_key,
             offers: indexed.offers,
-            approvals: indexed.approvals,
             tracking_domains: indexed.tracking_domains,
             smart_links: indexed.smart_links,
             rule_table: indexed.rule_table,
             traffic_control: indexed.traffic_control,
             partner_targeting: indexed.partner_targeting,
             retargeting_fingerprints: indexed.retargeting_fingerprints,
+            shared: indexed.shared,
         })
     }
 
     pub fn offer(&self, id: i64) -> Option<&Offer> {
-        self.offers.get(&id)
+        self.offers.get(&id).map(|offer| &**offer)
     }
 
     pub fn advertiser(&self, id: i64) -> Option<&Advertiser> {
@@ -108,7 +114,7 @@ impl Catalog {
 
     /// The partner's approval on an offer; `None` when no row exists.
     pub fn approval(&self, offer_id: i64, partner_id: i64) -> Option<ApprovalStatus> {
-        self.approvals.get(&(offer_id, partner_id)).copied()
+        self.offer(offer_id)?.approval(partner_id)
     }
 
     /// What Postgres said this offer's retargeting list was when it was loaded.
@@ -124,7 +130,12 @@ impl Catalog {
     }
 
     pub fn offers(&self) -> impl Iterator<Item = &Offer> {
-        self.offers.values()
+        self.offers.values().map(|offer| &**offer)
+    }
+
+    /// The compiled parts the offers share, for the next snapshot's build.
+    pub fn shared(&self) -> &shared::Shared {
+        &self.shared
     }
 
     /// The partner holding this API key: one hash and one map lookup, with

@@ -162,6 +162,7 @@ pub async fn load(pool: &PgPool, previous: Option<&Catalog>) -> Result<CatalogSo
         traffic_control,
         traffic_targeting,
         retargeting_reuse,
+        shared: Default::default(),
     })
 }
 

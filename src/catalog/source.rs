@@ -173,6 +173,10 @@ pub struct CatalogSource {
     /// Retargeting lists carried over from the previous snapshot (not a table).
     #[serde(skip)]
     pub retargeting_reuse: RetargetingReuse,
+    /// The previous snapshot's compiled targeting and rules, to share rather
+    /// than compile again (not a table).
+    #[serde(skip)]
+    pub shared: super::shared::Shared,
 }
 
 /// What the Postgres loader knows about retargeting lists beyond the rows it

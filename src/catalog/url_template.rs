@@ -79,12 +79,6 @@ impl Macro {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-enum Segment {
-    Literal(String),
-    Macro(Macro),
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlTemplateError {
     #[error("must start with http:// or https://")]
@@ -97,13 +91,18 @@ pub enum UrlTemplateError {
     Whitespace,
     #[error("contains non-ASCII characters (percent-encode them, use punycode hosts)")]
     NonAscii,
+    #[error("is longer than 4 GB")]
+    TooLong,
 }
 
+/// Two allocations an offer, whatever its macro count: a catalog of 100k
+/// offers holds 100k of these (see docs/ARCHITECTURE.md, "Memory").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UrlTemplate {
-    segments: Vec<Segment>,
-    /// Sum of literal lengths, to size the output once.
-    literal_len: usize,
+    /// The literal text between the macros, end to end.
+    literals: Box<str>,
+    /// Each macro, after the literal text up to its offset in `literals`.
+    slots: Box<[(u32, Macro)]>,
 }
 
 /// Provides the value of each macro for one hit; `None` expands to nothing.
@@ -133,8 +132,8 @@ impl UrlTemplate {
             return Err(UrlTemplateError::MacroInHost);
         }
 
-        let mut segments = Vec::new();
-        let mut literal = String::new();
+        let mut literals = String::with_capacity(url.len());
+        let mut slots = Vec::new();
         let mut remaining = url;
         while let Some(open) = remaining.find('{') {
             let after = &remaining[open + 1..];
@@ -143,40 +142,32 @@ impl UrlTemplate {
                 .and_then(|close| Macro::from_name(&after[..close]).map(|m| (m, close)));
             match known {
                 Some((macro_, close)) => {
-                    literal.push_str(&remaining[..open]);
-                    if !literal.is_empty() {
-                        segments.push(Segment::Literal(std::mem::take(&mut literal)));
-                    }
-                    segments.push(Segment::Macro(macro_));
+                    literals.push_str(&remaining[..open]);
+                    // Catalog URLs are bounded by the schema and the file loader;
+                    // a 4 GB URL is refused rather than cut.
+                    let at =
+                        u32::try_from(literals.len()).map_err(|_| UrlTemplateError::TooLong)?;
+                    slots.push((at, macro_));
                     remaining = &after[close + 1..];
                 }
                 None => {
-                    literal.push_str(&remaining[..=open]);
+                    literals.push_str(&remaining[..=open]);
                     remaining = after;
                 }
             }
         }
-        literal.push_str(remaining);
-        if !literal.is_empty() {
-            segments.push(Segment::Literal(literal));
-        }
-        let literal_len = segments
-            .iter()
-            .map(|s| match s {
-                Segment::Literal(l) => l.len(),
-                Segment::Macro(_) => 0,
-            })
-            .sum();
+        literals.push_str(remaining);
         Ok(Self {
-            segments,
-            literal_len,
+            literals: literals.into_boxed_str(),
+            slots: slots.into_boxed_slice(),
         })
     }
 
     /// `scheme://host[:port]`, which never holds a macro (checked at parse).
     pub fn origin(&self) -> Option<&str> {
-        let Some(Segment::Literal(first)) = self.segments.first() else {
-            return None;
+        let first = match self.slots.first() {
+            Some(&(at, _)) => &self.literals[..at as usize],
+            None => &self.literals[..],
         };
         let after_scheme = first.find("://")? + 3;
         let end = first[after_scheme..]
@@ -186,22 +177,22 @@ impl UrlTemplate {
     }
 
     pub fn uses(&self, wanted: Macro) -> bool {
-        self.segments.contains(&Segment::Macro(wanted))
+        self.slots.iter().any(|&(_, m)| m == wanted)
     }
 
     pub fn expand(&self, values: &impl MacroValues) -> String {
-        let mut out = String::with_capacity(self.literal_len + 64);
+        let mut out = String::with_capacity(self.literals.len() + 64);
         let mut raw = String::new();
-        for segment in &self.segments {
-            match segment {
-                Segment::Literal(text) => out.push_str(text),
-                Segment::Macro(m) => {
-                    raw.clear();
-                    values.write_value(*m, &mut raw);
-                    out.extend(utf8_percent_encode(&raw, VALUE));
-                }
-            }
+        let mut from = 0;
+        for &(at, macro_) in &self.slots {
+            let at = at as usize;
+            out.push_str(&self.literals[from..at]);
+            from = at;
+            raw.clear();
+            values.write_value(macro_, &mut raw);
+            out.extend(utf8_percent_encode(&raw, VALUE));
         }
+        out.push_str(&self.literals[from..]);
         out
     }
 }

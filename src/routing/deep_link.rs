@@ -43,12 +43,11 @@ pub fn allowed<'a>(offer: &Offer, target: &'a str) -> Option<&'a str> {
     if parsed.host_str() != Some(host.as_str()) || !parsed.username().is_empty() {
         return None;
     }
-    let ok = offer.deep_link.hosts.iter().any(|h| {
-        host == *h
-            || host
-                .strip_suffix(h.as_str())
-                .is_some_and(|p| p.ends_with('.'))
-    });
+    let ok = offer
+        .deep_link
+        .hosts
+        .iter()
+        .any(|h| *host == **h || host.strip_suffix(&**h).is_some_and(|p| p.ends_with('.')));
     ok.then_some(target)
 }
 

@@ -204,7 +204,7 @@ impl Walk<'_, '_> {
             Ok(Unique(unique)) => {
                 let landing_page = entry
                     .and_then(|e| e.offer_url_id)
-                    .and_then(|id| offer.landing_pages.get(&id));
+                    .and_then(|id| offer.landing_page(id));
                 let target = Target {
                     offer,
                     landing_page,

@@ -86,7 +86,7 @@ fn active_by_default(code: RuleCode) -> bool {
 }
 
 /// How specific the row that decided a setting was; higher wins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Specificity {
     #[default]
     Default,
@@ -97,7 +97,7 @@ pub enum Specificity {
 }
 
 /// Which anonymous-IP kinds `ANONYMOUS_PROXY_IP` discards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AnonymousKinds {
     pub vpn: bool,
     pub public_proxy: bool,
@@ -120,7 +120,7 @@ impl Default for AnonymousKinds {
 
 /// One rule's effective state. `Copy`: a hit whose partner overrides rules
 /// copies the offer's table to patch the overrides in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct RuleSetting {
     pub active: bool,
     pub specificity: Specificity,
@@ -143,7 +143,8 @@ pub struct RuleSetting {
 }
 
 /// The effective setting of every configurable rule for one (offer, partner).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `Hash`: offers with the same settings share one table in the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EffectiveRules([RuleSetting; CONFIGURABLE.len()]);
 
 impl Default for EffectiveRules {

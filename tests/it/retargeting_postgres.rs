@@ -77,7 +77,15 @@ async fn unrelated_edits_reuse_the_list_and_list_edits_reload_it() {
     db.exec("UPDATE offers SET name = 'Renamed' WHERE id = 1")
         .await;
     let reloaded = eventually(Duration::from_secs(2), || async {
-        server.catalog.current().unwrap().offer(1).unwrap().name == "Renamed"
+        server
+            .catalog
+            .current()
+            .unwrap()
+            .offer(1)
+            .unwrap()
+            .name
+            .as_ref()
+            == "Renamed"
     })
     .await;
     assert!(reloaded);
