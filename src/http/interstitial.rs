@@ -78,7 +78,9 @@ pub(super) async fn finish_or_hold(
                 "interstitial store full: browser checks skipped for this hit"
             );
             let judged = verdict::without_report(&held.checks, "overloaded", false);
-            conclude(state, *held, judged, now, started).await
+            // Boxed: inline, this rare branch's state made every click's
+            // future kilobytes larger, copied by axum on each request.
+            Box::pin(conclude(state, *held, judged, now, started)).await
         }
     }
 }
